@@ -1,0 +1,218 @@
+"""The ``sgorch`` command line: parses arguments and dispatches to subcommands.
+
+``python -m sgorch`` and ``sgorch`` are the same program; with no subcommand it runs the
+operator (``sgorch run``). Exit codes: 0 success, 1 the input or the system said no,
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sgorch import __version__
+from sgorch.errors import ErrorLocation
+from sgorch.resources import (
+    find_duplicate_names,
+    iter_resource_files,
+    load_file,
+)
+from sgorch.resources.loader import LocatedError, dump_resources
+from sgorch.resources.schema import render_schemas
+from sgorch.resources.v2 import V2Conversion, convert_v2_text
+
+__all__ = ["build_parser", "main"]
+
+EPILOG = """\
+examples:
+  sgorch validate resources/            check every *.yaml/*.yml under resources/
+  sgorch validate --config v2.yaml      check an SGOrch v2 configuration file
+  sgorch convert v2.yaml -o resources/  turn a v2 configuration into resource files
+  sgorch schema -o crds-like-schemas/   write the JSON Schemas of all resources
+
+The package is 'sgorch' ('python -m sgorch'); 'operator/' is only its source folder.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sgorch",
+        description="Run LLM and embedding inference servers as SLURM jobs, declared as "
+        "Deployment and Router resources in a directory.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sgorch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = sub.add_parser(
+        "validate",
+        help="check resource files (or a v2 config) and report every error with its place",
+        description="Check resource files without running anything. Prints one line per "
+        "valid resource; on errors prints each as FILE:LINE:COLUMN: FIELD: MESSAGE and "
+        "exits 1.",
+    )
+    validate.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="resource files or directories (searched recursively for *.yaml and *.yml)",
+    )
+    validate.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an SGOrch v2 configuration file (orchestrator: + deployments:) to check; repeatable",
+    )
+
+    convert = sub.add_parser(
+        "convert",
+        help="convert an SGOrch v2 configuration file into resource files",
+        description="Write one Deployment resource file per v2 deployment into DIR. "
+        "Settings that moved to the command line are printed as warnings.",
+    )
+    convert.add_argument("config", type=Path, metavar="CONFIG", help="v2 configuration file")
+    convert.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="directory to write NAME.yaml files into (created if missing)",
+    )
+    convert.add_argument("--force", action="store_true", help="overwrite files that already exist")
+
+    schema = sub.add_parser(
+        "schema",
+        help="write the JSON Schemas of resources and status files",
+        description="Write JSON Schema files for Deployment, Router and their status "
+        "documents, for editors (yaml-language-server) and dashboards.",
+    )
+    schema.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="DIR", help="output directory"
+    )
+    schema.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the files in DIR differ from the models",
+    )
+    return parser
+
+
+def _print_errors(errors: Sequence[LocatedError]) -> None:
+    for location, message in errors:
+        print(f"{location}: {message}", file=sys.stderr)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    if not args.paths and not args.config:
+        print(
+            "sgorch validate: give resource files or directories, or --config FILE", file=sys.stderr
+        )
+        return 2
+    errors: list[LocatedError] = []
+    results = []
+    files = list(iter_resource_files(args.paths))
+    for missing in (p for p in args.paths if not p.exists()):
+        print(f"{missing}: no such file or directory", file=sys.stderr)
+        return 1
+    if args.paths and not files:
+        print(
+            "no *.yaml or *.yml files found in " + ", ".join(map(str, args.paths)), file=sys.stderr
+        )
+        return 1
+    for path in files:
+        result = load_file(path)
+        results.append(result)
+        errors.extend(result.all_errors())
+        for doc in result.documents:
+            if doc.resource is not None:
+                print(f"ok  {doc.resource.kind}/{doc.resource.name}  ({doc.file}:{doc.line})")
+    errors.extend(find_duplicate_names(results))
+    for config in args.config:
+        conversion = _convert(config)
+        errors.extend(conversion.errors)
+        for warning in conversion.warnings:
+            print(f"{config}: warning: {warning}", file=sys.stderr)
+        for deployment in conversion.deployments:
+            print(f"ok  Deployment/{deployment.name}  ({config}, v2 configuration)")
+    _print_errors(errors)
+    if errors:
+        print(f"{len(errors)} error(s); fix them and run 'sgorch validate' again", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _convert(config: Path) -> V2Conversion:
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return V2Conversion(errors=[(ErrorLocation(str(config)), f"cannot read: {exc}")])
+    return convert_v2_text(text, str(config))
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    conversion = _convert(args.config)
+    if conversion.errors:
+        _print_errors(conversion.errors)
+        return 1
+    targets = {d.name: args.output / f"{d.name}.yaml" for d in conversion.deployments}
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not args.force:
+        print("refusing to overwrite " + ", ".join(existing) + " (use --force)", file=sys.stderr)
+        return 1
+    args.output.mkdir(parents=True, exist_ok=True)
+    for deployment in conversion.deployments:
+        target = targets[deployment.name]
+        header = (
+            "# yaml-language-server: $schema=https://sgorch.io/schemas/v1alpha1/"
+            f"deployment.schema.json\n# Converted from {args.config} by sgorch convert.\n"
+        )
+        target.write_text(header + dump_resources([deployment]), encoding="utf-8")
+        print(f"wrote {target}")
+    for warning in conversion.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    rendered = render_schemas()
+    if args.check:
+        stale = [
+            name
+            for name, text in rendered.items()
+            if not (args.output / name).is_file()
+            or (args.output / name).read_text(encoding="utf-8") != text
+        ]
+        for name in stale:
+            print(
+                f"{args.output / name} is out of date; run 'sgorch schema -o {args.output}'",
+                file=sys.stderr,
+            )
+        return 1 if stale else 0
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (args.output / name).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output / name}")
+    return 0
+
+
+_HANDLERS = {"validate": _cmd_validate, "convert": _cmd_convert, "schema": _cmd_schema}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return _HANDLERS[args.command](args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
