@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## make run: the quickstart on the embedded local executor
 run: $(STAMP)
-	$(BIN)/sgorch validate examples
+	$(BIN)/python examples/quickstart/run.py
 
 ## make test: lint, type checks and the whole suite against a local single-node Slurm
 test: $(STAMP) slurm-maybe lint

@@ -12,8 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
+
 from sgorch import __version__
-from sgorch.errors import ErrorLocation
+from sgorch.app import Settings, run_operator, setup_logging
+from sgorch.errors import ConfigError, ErrorLocation
 from sgorch.resources import (
     find_duplicate_names,
     iter_resource_files,
@@ -22,11 +25,16 @@ from sgorch.resources import (
 from sgorch.resources.loader import LocatedError, dump_resources
 from sgorch.resources.schema import render_schemas
 from sgorch.resources.v2 import V2Conversion, convert_v2_text
+from sgorch.router.cli import add_router_arguments, run_router
+from sgorch.slurm.tags import validate_instance
 
 __all__ = ["build_parser", "main"]
 
 EPILOG = """\
 examples:
+  sgorch                                run the operator on ./resources (same as 'sgorch run')
+  sgorch run --resources r/ --slurm local   run it with the embedded local executor
+  sgorch router --port 8080 --worker http://127.0.0.1:8001   a standalone router
   sgorch validate resources/            check every *.yaml/*.yml under resources/
   sgorch validate --config v2.yaml      check an SGOrch v2 configuration file
   sgorch convert v2.yaml -o resources/  turn a v2 configuration into resource files
@@ -46,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sgorch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parser(sub)
+    router = sub.add_parser(
+        "router",
+        help="run the OpenAI-compatible router (standalone, or as the operator's sidecar)",
+        description="One OpenAI-compatible endpoint in front of many workers: balancing, "
+        "retries, streaming, health tracking, model-aware routing. Workers are registered "
+        "with its token-protected API (/workers/add?url=...) or --worker.",
+    )
+    add_router_arguments(router)
 
     validate = sub.add_parser(
         "validate",
@@ -102,6 +119,127 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 if the files in DIR differ from the models",
     )
     return parser
+
+
+def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the operator (the default command)",
+        description="Watch a directory of Deployment and Router resources and keep Slurm "
+        "jobs, probes, router registrations and status files in line with it. SIGTERM or "
+        "Ctrl-C stops the operator and leaves the jobs running; the next start adopts them.",
+    )
+    run.add_argument(
+        "--resources",
+        type=Path,
+        default=Path("resources"),
+        metavar="DIR",
+        help="directory of resource files, watched recursively (default: ./resources)",
+    )
+    run.add_argument(
+        "--status-dir",
+        type=Path,
+        default=Path("status"),
+        metavar="DIR",
+        help="where status files are written (default: ./status)",
+    )
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".sgorch"),
+        metavar="DIR",
+        help="the operator's own bookkeeping, job logs and endpoint files unless "
+        "a Deployment sets slurm.log_dir (default: ./.sgorch)",
+    )
+    run.add_argument(
+        "--slurm",
+        choices=["auto", "cli", "rest", "pyslurm", "local"],
+        default="auto",
+        help="how to reach Slurm: auto picks pyslurm if usable, else the CLI if "
+        "a controller answers, else the embedded local executor (default: auto)",
+    )
+    run.add_argument(
+        "--slurmrestd",
+        metavar="URL",
+        dest="slurmrestd_url",
+        help="slurmrestd address for --slurm rest: http://HOST:PORT or unix:PATH; "
+        "the JWT is read from SLURM_JWT, the user from SLURM_USER_NAME",
+    )
+    run.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="name tagged on every job, separating operators that share a Slurm "
+        "account (default: derived from the resources path)",
+    )
+    run.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll the resources directory instead of inotify (network filesystems)",
+    )
+    run.add_argument(
+        "--poll-interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="directory polling interval with --poll (default: 2)",
+    )
+    run.add_argument(
+        "--job-poll-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between job listings; 1 s right after a submit (default: 5)",
+    )
+    run.add_argument(
+        "--resync-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="reconcile every resource at least this often (default: 15)",
+    )
+    run.add_argument(
+        "--local-cpus",
+        type=int,
+        metavar="N",
+        help="CPU budget of the local executor (default: all CPUs)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        help="log format (default: text on a terminal, JSON lines otherwise)",
+    )
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="(default: INFO)",
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format, args.log_level)
+    settings = Settings(
+        resources_dir=args.resources,
+        status_dir=args.status_dir,
+        state_dir=args.state_dir,
+        slurm=args.slurm,
+        instance=args.instance,
+        poll=args.poll,
+        poll_interval_s=args.poll_interval,
+        job_poll_interval_s=args.job_poll_interval,
+        resync_s=args.resync_interval,
+        slurmrestd_url=args.slurmrestd_url,
+        local_cpus=args.local_cpus,
+    )
+    try:
+        if settings.instance is not None:
+            validate_instance(settings.instance)
+        return anyio.run(run_operator, settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"sgorch run: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
 
 
 def _print_errors(errors: Sequence[LocatedError]) -> None:
@@ -202,16 +340,24 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-_HANDLERS = {"validate": _cmd_validate, "convert": _cmd_convert, "schema": _cmd_schema}
+_HANDLERS = {
+    "run": _cmd_run,
+    "router": run_router,
+    "validate": _cmd_validate,
+    "convert": _cmd_convert,
+    "schema": _cmd_schema,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
-    return _HANDLERS[args.command](args)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or (
+        arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version")
+    ):
+        arguments.insert(0, "run")  # 'sgorch' alone is 'sgorch run'
+    args = parser.parse_args(arguments)
+    return int(_HANDLERS[args.command](args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.representer import SafeRepresenter
 
 from sgorch.errors import ErrorLocation
 from sgorch.resources import models
@@ -399,10 +400,25 @@ def find_duplicate_names(results: Iterable[FileResult]) -> list[LocatedError]:
     return errors
 
 
+class _Representer(SafeRepresenter):
+    """ruamel.yaml writes NEL (U+0085) raw in single quotes, where a reader folds it into
+    a space: such strings go double-quoted, where NEL is escaped as \\N."""
+
+    def represent_str(self, data: str) -> ScalarNode:
+        if "\x85" in data:
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        node: ScalarNode = super().represent_str(data)
+        return node
+
+
+_Representer.add_representer(str, _Representer.represent_str)
+
+
 def dump_resources(resources: Iterable[Deployment | Router]) -> str:
     """YAML text of ``resources`` (one document each, defaults left out), such that
     loading it gives the same resources back."""
     yaml = YAML(typ="safe", pure=True)
+    yaml.Representer = _Representer
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     stream = io.StringIO()

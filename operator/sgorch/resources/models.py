@@ -61,7 +61,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # YAML breaks lines at NEL/LS/PS
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -81,6 +81,13 @@ def _dns_label(value: str) -> str:
 def _single_line(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must be a single line without control characters")
+    return value
+
+
+def _token(value: str) -> str:
+    _single_line(value)
+    if not value or any(ch.isspace() for ch in value):
+        raise ValueError("must be one word without spaces")
     return value
 
 
@@ -106,6 +113,7 @@ def _memory(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Line = Annotated[str, AfterValidator(_single_line)]
+Token = Annotated[str, AfterValidator(_token)]
 EnvMap = Annotated[dict[str, str], AfterValidator(_env_map)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -222,17 +230,17 @@ class SlurmSpec(_Model):
     """Where and how the workers' jobs run. Unset fields fall back to the cluster's
     defaults (sbatch's own)."""
 
-    partition: Line | None = Field(default=None, description="--partition.")
-    account: Line | None = Field(default=None, description="--account.")
-    qos: Line | None = Field(default=None, description="--qos.")
-    reservation: Line | None = Field(default=None, description="--reservation.")
-    gres: Line | None = Field(default=None, description="--gres, e.g. 'gpu:1' or 'gpu:h100:2'.")
-    constraint: Line | None = Field(default=None, description="--constraint, e.g. 'h100'.")
-    exclude: list[Line] = Field(
+    partition: Token | None = Field(default=None, description="--partition.")
+    account: Token | None = Field(default=None, description="--account.")
+    qos: Token | None = Field(default=None, description="--qos.")
+    reservation: Token | None = Field(default=None, description="--reservation.")
+    gres: Token | None = Field(default=None, description="--gres, e.g. 'gpu:1' or 'gpu:h100:2'.")
+    constraint: Token | None = Field(default=None, description="--constraint, e.g. 'h100'.")
+    exclude: list[Token] = Field(
         default_factory=list, description="Nodes never to run on (--exclude)."
     )
     cpus_per_task: int = Field(default=1, ge=1, description="--cpus-per-task.")
-    mem: Annotated[Line, AfterValidator(_memory)] | None = Field(
+    mem: Annotated[Token, AfterValidator(_memory)] | None = Field(
         default=None, description="--mem per node, e.g. '64G'; a bare number is MiB."
     )
     time_limit: Annotated[Line, AfterValidator(_time_limit)] = Field(
@@ -246,7 +254,7 @@ class SlurmSpec(_Model):
         description="Extra seconds of time limit per slot index, so replicas do not all "
         "reach their walltime at the same moment.",
     )
-    log_dir: Line | None = Field(
+    log_dir: Token | None = Field(
         default=None,
         description="Directory for job logs and endpoint files, on a filesystem both the "
         "nodes and the operator see; default: STATE_DIR/logs/NAME.",

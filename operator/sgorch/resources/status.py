@@ -78,6 +78,7 @@ class DeploymentStatus(_Status):
     """Observed state of a Deployment."""
 
     observed_generation: int = Field(description="Generation this status reflects.")
+    desired_replicas: int = Field(default=0, description="Workers asked for (spec.replicas).")
     replicas: int = Field(default=0, description="Live worker jobs.")
     ready_replicas: int = Field(default=0, description="Workers passing readiness.")
     updated_replicas: int = Field(default=0, description="Workers on the current template.")

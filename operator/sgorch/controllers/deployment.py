@@ -1,0 +1,745 @@
+"""The Deployment controller: one reconcile reads the Deployment, the job listing, the
+probe results and its own bookkeeping, takes one bounded step towards ``replicas``
+ready workers on the current job template, and writes status if it changed.
+
+Order of a step: resolve submit attempts and adopt jobs → account for ended jobs →
+probe running workers → register/deregister with the router → drain/cancel → submit →
+status. Each action is persisted before it is taken, so a crash at any point repeats no
+submission and loses no knowledge (see ``store.state``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+from loguru import logger
+
+from sgorch.controllers.context import OperatorContext
+from sgorch.controllers.planner import Plan, PlanInput, WorkerView, decide_plan
+from sgorch.controllers.routing import RouterDirectory, RouterTarget
+from sgorch.errors import RouterUnavailable, SgorchError, SlurmRejected, SlurmUnavailable
+from sgorch.health import WorkerHealth
+from sgorch.resources import Deployment, UnsetVariable
+from sgorch.resources.models import PolicySpec
+from sgorch.resources.status import (
+    Condition,
+    DeploymentStatus,
+    DeploymentStatusDocument,
+    ResourceError,
+    StatusMetadata,
+    WorkerStatus,
+)
+from sgorch.slurm import (
+    UNSATISFIABLE_REASONS,
+    JobId,
+    OwnerTag,
+    build_job_request,
+    compute_template_hash,
+    endpoint_path,
+)
+from sgorch.slurm.watcher import WatchedJob
+from sgorch.status import set_condition
+from sgorch.store import AttemptRecord, DeploymentState, KnownJob, ResourceKey, SlotRecord
+
+__all__ = ["DeploymentController"]
+
+
+@dataclass
+class _Problems:
+    """Why the Deployment cannot make progress, for the ReplicaFailure condition."""
+
+    reason: str | None = None
+    message: str = ""
+
+    def set(self, reason: str, message: str) -> None:
+        if self.reason is None:
+            self.reason, self.message = reason, message
+
+
+class DeploymentController:
+    """Reconciles Deployments by name."""
+
+    def __init__(self, ctx: OperatorContext, routers: RouterDirectory) -> None:
+        self.ctx = ctx
+        self.routers = routers
+        self._states: dict[str, DeploymentState] = {}
+        self._endpoints: dict[str, str] = {}
+        self._last_spec: dict[str, Deployment] = {}
+        self._conditions: dict[str, list[Condition]] = {}
+        self._cancel_sent: set[str] = set()
+
+    # ------------------------------------------------------------------ entry point
+
+    async def reconcile(self, name: str) -> float | None:
+        entry = self.ctx.resources.get(ResourceKey("Deployment", name))
+        state = await self._state(name)
+        if entry is None:
+            return await self._collect_garbage(name, state)
+        if entry.resource is None or not isinstance(entry.resource, Deployment):
+            await self._write_invalid_only(name, entry.generation, entry.error)
+            return None
+        deployment = entry.resource
+        self._last_spec[name] = deployment
+        watcher = self.ctx.watcher
+        if watcher.listings == 0:
+            return 1.0  # nothing is known about jobs yet: acting now could duplicate them
+        problems = _Problems()
+        template = compute_template_hash(deployment)
+        jobs = self._adopt_and_resolve(name, state, deployment)
+        self._account_for_ended(name, state, deployment)
+        live = [j for j in jobs if not j.info.state.is_terminal]
+        await self._probe(name, deployment, live)
+        tunneled = deployment.spec.connectivity.mode == "tunneled"
+        slurm_ok = watcher.unavailable_since is None
+        rejected = state.rejected.get(entry.spec_hash)
+        if rejected:
+            problems.set("SubmitRejected", rejected)
+        views = [self._view(j, deployment, state, template) for j in live]
+        for job in live:
+            if job.info.state.is_pending and job.info.reason in UNSATISFIABLE_REASONS:
+                problems.set("Unsatisfiable", f"job {job.info.job_id} pending: {job.info.reason}")
+        plan = decide_plan(
+            PlanInput(
+                replicas=deployment.spec.replicas,
+                template_hash=template,
+                max_surge=deployment.spec.strategy.max_surge,
+                max_unavailable=deployment.spec.strategy.max_unavailable,
+                workers=tuple(views),
+                attempts=tuple((a.slot, a.template_hash) for a in state.attempts.values()),
+                backoff_until={s: r.backoff_until for s, r in state.slots.items()},
+                now=self.ctx.wall_clock(),
+                can_submit=slurm_ok and not rejected and not tunneled,
+            )
+        )
+        target = self.routers.target_for(deployment)
+        if isinstance(target, str):
+            problems.set("RouterMissing", target)
+            target = None
+        await self._sync_router(name, deployment, state, live, target)
+        if slurm_ok and not tunneled:
+            await self._drain_and_cancel(name, deployment, state, plan, target)
+        if plan.submit:
+            await self._submit(name, deployment, entry.spec_hash, template, state, plan, problems)
+        self._note_failures(state, live, problems)
+        await self.ctx.state.save(name, state)
+        await self._write_status(
+            name, entry.generation, entry.error, deployment, template, state, problems, tunneled
+        )
+        return self._requeue_delay(plan, state)
+
+    # ------------------------------------------------------------- observed state
+
+    async def _state(self, name: str) -> DeploymentState:
+        if name not in self._states:
+            self._states[name] = await self.ctx.state.load(name)
+        return self._states[name]
+
+    def _adopt_and_resolve(
+        self, name: str, state: DeploymentState, deployment: Deployment | None
+    ) -> list[WatchedJob]:
+        """Resolve unconfirmed submissions against the listing and adopt owned jobs we
+        did not know of (after a restart or a crash between sbatch and our bookkeeping)."""
+        jobs = self.ctx.watcher.jobs_of(name)
+        listing_at = self.ctx.watcher.listing_started_at
+        for job in jobs:
+            job_id = job.info.job_id
+            if job.info.state.is_terminal or job_id in state.known_jobs:
+                continue
+            state.known_jobs[job_id] = KnownJob(slot=job.tag.slot, since=listing_at)
+            for key, attempt in list(state.attempts.items()):
+                if attempt.slot == job.tag.slot and attempt.template_hash == job.tag.template_hash:
+                    del state.attempts[key]
+            logger.bind(resource=name, job_id=job_id).info(
+                "adopted job {} (slot {}, {})", job_id, job.tag.slot, job.info.state.value
+            )
+        for key, attempt in list(state.attempts.items()):
+            if listing_at > attempt.at + self.ctx.submit_timeout_s:
+                logger.bind(resource=name).warning(
+                    "submission for slot {} did not produce a job; the slot is free again",
+                    attempt.slot,
+                )
+                del state.attempts[key]
+        return jobs
+
+    def _account_for_ended(self, name: str, state: DeploymentState, deployment: Deployment) -> None:
+        """Record every known job that ended (or vanished) as a restart of its slot."""
+        watcher = self.ctx.watcher
+        for job_id, known in list(state.known_jobs.items()):
+            job = watcher.get(job_id)
+            if job is not None and not job.info.state.is_terminal:
+                continue
+            if job is None and watcher.listing_started_at <= known.since:
+                continue  # submitted after the last listing began: not visible yet
+            del state.known_jobs[job_id]
+            state.draining.pop(job_id, None)
+            self._cancel_sent.discard(job_id)
+            self.ctx.probes.forget(job_id)
+            self._endpoints.pop(job_id, None)
+            if job_id in state.cancelled:
+                state.cancelled.remove(job_id)
+                continue
+            what = "vanished from the job listing"
+            node = None
+            if job is not None:
+                info = job.info
+                what = f"ended {info.state.value}"
+                if info.exit_code is not None:
+                    what += f" (exit {info.exit_code})"
+                node = info.nodes
+            self._record_failure(state, known.slot, job_id, what, node, deployment.spec.policy)
+            logger.bind(resource=name, job_id=job_id).warning(
+                "worker job {} (slot {}) {}; replacing it", job_id, known.slot, what
+            )
+
+    def _record_failure(
+        self,
+        state: DeploymentState,
+        slot: int,
+        job_id: str,
+        what: str,
+        node: str | None,
+        policy: PolicySpec,
+    ) -> None:
+        record = state.slots.get(slot, SlotRecord())
+        failures = record.consecutive_failures + 1
+        delay = min(
+            policy.restart_backoff_cap_s, policy.restart_backoff_base_s * 2 ** min(failures - 1, 30)
+        )
+        state.slots[slot] = SlotRecord(
+            restarts=record.restarts + 1,
+            consecutive_failures=failures,
+            backoff_until=self.ctx.wall_clock() + delay,
+            last_failure=f"job {job_id} {what}",
+            last_job_id=job_id,
+        )
+        if node:
+            count = state.node_failures.get(node, 0) + 1
+            state.node_failures[node] = count
+            if count >= policy.node_quarantine_threshold:
+                state.quarantine[node] = self.ctx.wall_clock() + policy.node_quarantine_cooldown_s
+                state.node_failures[node] = 0
+
+    def _log_dir(self, deployment: Deployment) -> Path:
+        configured = deployment.spec.slurm.log_dir
+        if configured:
+            return Path(configured).expanduser().resolve()
+        return self.ctx.log_root / deployment.name
+
+    async def _probe(self, name: str, deployment: Deployment, live: list[WatchedJob]) -> None:
+        """Start probing running workers whose endpoint file appeared."""
+        log_dir = self._log_dir(deployment)
+        for job in live:
+            job_id = job.info.job_id
+            if not job.info.state.is_running:
+                continue
+            url = self._endpoints.get(job_id) or await _read_endpoint(
+                endpoint_path(log_dir, job_id)
+            )
+            if url is None:
+                continue
+            self._endpoints[job_id] = url
+            self.ctx.probes.ensure(job_id, name, url, deployment.spec.health)
+
+    def _health(self, job_id: str) -> WorkerHealth | None:
+        return self.ctx.probes.health(job_id)
+
+    def _view(
+        self, job: WatchedJob, deployment: Deployment, state: DeploymentState, template: str
+    ) -> WorkerView:
+        info = job.info
+        health = self._health(info.job_id)
+        lead = deployment.spec.policy.walltime_renewal_lead_s
+        expiring = (
+            info.state.is_running
+            and info.time_left_s is not None
+            and info.time_left_s < lead
+            and deployment.spec.replicas > 0
+        )
+        return WorkerView(
+            job_id=info.job_id,
+            slot=job.tag.slot,
+            template_hash=job.tag.template_hash,
+            pending=info.state.is_pending,
+            ready=bool(health and health.ready),
+            started=bool(health and health.phase.value == "Running"),
+            failed=bool(health and health.failed),
+            draining=info.job_id in state.draining,
+            expiring=expiring,
+        )
+
+    # -------------------------------------------------------------------- routing
+
+    async def _sync_router(
+        self,
+        name: str,
+        deployment: Deployment,
+        state: DeploymentState,
+        live: list[WatchedJob],
+        target: RouterTarget | None,
+    ) -> None:
+        """Make the router list exactly our ready, non-draining workers (ours only)."""
+        wanted: dict[str, JobId] = {}
+        for job in live:
+            job_id = job.info.job_id
+            health = self._health(job_id)
+            url = self._endpoints.get(job_id)
+            if url and health and health.ready and job_id not in state.draining:
+                wanted[url] = job_id
+        stale = {
+            url
+            for url, job_id in state.registered.items()
+            if url not in wanted and job_id not in state.draining
+        }
+        if target is None:
+            state.registered = {u: j for u, j in state.registered.items() if u in wanted}
+            return
+        client = self.routers.client(target)
+        model = _model_names(deployment)
+        try:
+            present = set(await client.list_workers()) if wanted else set()
+            for url, job_id in wanted.items():
+                if url not in present or url not in state.registered:
+                    await client.add_worker(url, model=model, deployment=name)
+                    logger.bind(resource=name, job_id=job_id, worker=url).info(
+                        "registered with router {}", target.describe()
+                    )
+                state.registered[url] = job_id
+            for url in stale:
+                await client.remove_worker(url)
+                state.registered.pop(url, None)
+                logger.bind(resource=name, worker=url).info("removed from router")
+        except (RouterUnavailable, SgorchError) as exc:
+            logger.bind(resource=name).warning("router {}: {}", target.describe(), exc)
+
+    # ------------------------------------------------------------ drain & cancel
+
+    async def _drain_and_cancel(
+        self,
+        name: str,
+        deployment: Deployment,
+        state: DeploymentState,
+        plan: Plan,
+        target: RouterTarget | None,
+    ) -> None:
+        now = self.ctx.wall_clock()
+        for job_id in plan.drain:
+            state.draining.setdefault(job_id, now)
+        client = self.routers.client(target) if target is not None else None
+        grace = deployment.spec.policy.drain_grace_s
+        to_cancel = list(plan.cancel)
+        for job_id, since in list(state.draining.items()):
+            url = self._endpoints.get(job_id)
+            inflight = 0
+            if client is not None and url is not None and url in state.registered:
+                try:
+                    inflight = await client.drain_worker(url)
+                except SgorchError as exc:
+                    logger.bind(resource=name, job_id=job_id).warning("drain: {}", exc)
+                    continue
+            if inflight and now - since < grace:
+                continue
+            to_cancel.append(job_id)
+        for job_id in dict.fromkeys(to_cancel):
+            await self._cancel(name, state, job_id, client)
+
+    async def _cancel(self, name: str, state: DeploymentState, job_id: str, client: object) -> None:
+        """Leave the router first (invariant: never cancel a registered worker)."""
+        for url, registered_job in list(state.registered.items()):
+            if registered_job != job_id:
+                continue
+            if client is None:
+                state.registered.pop(url)
+                continue
+            try:
+                await client.remove_worker(url)  # type: ignore[attr-defined]
+            except SgorchError as exc:
+                logger.bind(resource=name, job_id=job_id).warning(
+                    "not cancelling yet: cannot remove {} from the router: {}", url, exc
+                )
+                return
+            state.registered.pop(url)
+            logger.bind(resource=name, job_id=job_id, worker=url).info("removed from router")
+        if job_id in self._cancel_sent:
+            return  # already asked; the next listing shows it ending
+        if job_id not in state.cancelled:
+            state.cancelled.append(job_id)
+        await self.ctx.state.save(name, state)
+        try:
+            await self.ctx.slurm.cancel(JobId(job_id))
+        except SlurmUnavailable as exc:
+            logger.bind(resource=name, job_id=job_id).warning("cancel postponed: {}", exc)
+            return
+        self._cancel_sent.add(job_id)
+        self.ctx.watcher.poke()
+        logger.bind(resource=name, job_id=job_id).info("cancelled job {}", job_id)
+
+    # ----------------------------------------------------------------- submitting
+
+    async def _submit(
+        self,
+        name: str,
+        deployment: Deployment,
+        spec_hash: str,
+        template: str,
+        state: DeploymentState,
+        plan: Plan,
+        problems: _Problems,
+    ) -> None:
+        log_dir = self._log_dir(deployment)
+        now = self.ctx.wall_clock()
+        exclude = tuple(sorted(n for n, until in state.quarantine.items() if until > now))
+        requests = {}
+        for slot in plan.submit:
+            tag = OwnerTag(self.ctx.instance, name, slot, template)
+            try:
+                request = build_job_request(deployment, slot, tag, log_dir, self.ctx.environ)
+            except UnsetVariable as exc:
+                problems.set("MissingEnvironment", str(exc))
+                return
+            if exclude:
+                options = replace(
+                    request.options,
+                    exclude=tuple(dict.fromkeys([*request.options.exclude, *exclude])),
+                )
+                request = replace(request, options=options)
+            requests[slot] = request
+        await anyio.to_thread.run_sync(_make_dirs, log_dir)
+        for slot in requests:
+            state.attempts[slot] = AttemptRecord(slot=slot, at=now, template_hash=template)
+        await self.ctx.state.save(name, state)  # before sbatch: a crash repeats nothing
+        limiter = anyio.Semaphore(self.ctx.max_parallel_submits)
+
+        async def submit_one(slot: int) -> None:
+            async with limiter:
+                try:
+                    with anyio.fail_after(self.ctx.submit_timeout_s):
+                        job_id = await self.ctx.slurm.submit(requests[slot])
+                except SlurmRejected as exc:
+                    state.attempts.pop(slot, None)
+                    state.rejected = {spec_hash: f"Slurm rejected the job: {exc}"}
+                    logger.bind(resource=name).error("Slurm rejected slot {}: {}", slot, exc)
+                    return
+                except (SlurmUnavailable, TimeoutError) as exc:
+                    # outcome unknown: the attempt stays until a listing settles it
+                    logger.bind(resource=name).warning("submit of slot {} uncertain: {}", slot, exc)
+                    return
+                state.attempts.pop(slot, None)
+                state.known_jobs[job_id] = KnownJob(slot=slot, since=self.ctx.wall_clock())
+                logger.bind(resource=name, job_id=job_id).info(
+                    "submitted job {} for slot {}", job_id, slot
+                )
+
+        async with anyio.create_task_group() as tg:
+            for slot in requests:
+                tg.start_soon(submit_one, slot)
+        self.ctx.watcher.submitted()
+
+    # ---------------------------------------------------------------- bookkeeping
+
+    def _note_failures(
+        self, state: DeploymentState, live: list[WatchedJob], problems: _Problems
+    ) -> None:
+        ready_slots = set()
+        for job in live:
+            health = self._health(job.info.job_id)
+            if health is not None and health.ready:
+                ready_slots.add(job.tag.slot)
+        for slot in ready_slots:
+            record = state.slots.get(slot)
+            if record is not None and record.consecutive_failures:
+                state.slots[slot] = record.model_copy(
+                    update={"consecutive_failures": 0, "backoff_until": 0.0}
+                )
+        failing = [
+            r
+            for s, r in sorted(state.slots.items())
+            if r.consecutive_failures and s not in ready_slots
+        ]
+        if failing:
+            record = failing[0]
+            wait = max(0.0, record.backoff_until - self.ctx.wall_clock())
+            problems.set(
+                "WorkerFailed",
+                f"{record.last_failure}; "
+                f"{record.consecutive_failures} failure(s) in a row, "
+                f"next attempt in {wait:.0f}s",
+            )
+
+    def _requeue_delay(self, plan: Plan, state: DeploymentState) -> float:
+        delay = self.ctx.resync_s
+        if plan.waiting_for_backoff_until is not None:
+            delay = min(delay, max(0.5, plan.waiting_for_backoff_until - self.ctx.wall_clock()))
+        if state.draining or state.attempts or plan.cancel or plan.submit:
+            delay = min(delay, 1.0)
+        return delay
+
+    # --------------------------------------------------------------------- status
+
+    def _worker_rows(self, name: str, state: DeploymentState) -> list[WorkerStatus]:
+        rows: list[WorkerStatus] = []
+        for job in self.ctx.watcher.jobs_of(name):
+            info = job.info
+            if info.state.is_terminal:
+                continue
+            health = self._health(info.job_id)
+            record = state.slots.get(job.tag.slot, SlotRecord())
+            reason = (
+                info.reason
+                if info.state.is_pending
+                else (health.message if health else "waiting for endpoint file")
+            )
+            if info.job_id in state.draining:
+                reason = "draining"
+            rows.append(
+                WorkerStatus(
+                    slot=job.tag.slot,
+                    job_id=info.job_id,
+                    state=info.state.value,
+                    reason=reason,
+                    node=info.nodes,
+                    url=self._endpoints.get(info.job_id),
+                    ready=bool(health and health.ready and info.job_id not in state.draining),
+                    restarts=record.restarts,
+                    started_at=info.start_time,
+                    last_probe=health.last_probe if health else None,
+                    template_hash=job.tag.template_hash,
+                )
+            )
+        listed = {r.job_id for r in rows}
+        for job_id, known in state.known_jobs.items():
+            if job_id not in listed and self.ctx.watcher.get(job_id) is None:
+                rows.append(
+                    WorkerStatus(
+                        slot=known.slot,
+                        job_id=job_id,
+                        state="PENDING",
+                        reason="submitted; waiting for the next job listing",
+                        restarts=state.slots.get(known.slot, SlotRecord()).restarts,
+                    )
+                )
+        for attempt in state.attempts.values():
+            rows.append(
+                WorkerStatus(
+                    slot=attempt.slot,
+                    state="Submitting",
+                    reason="waiting for Slurm to confirm the submission",
+                    restarts=state.slots.get(attempt.slot, SlotRecord()).restarts,
+                    template_hash=attempt.template_hash,
+                )
+            )
+        return sorted(rows, key=lambda r: (r.slot, r.job_id or ""))
+
+    async def _write_status(
+        self,
+        name: str,
+        generation: int,
+        error: object,
+        deployment: Deployment,
+        template: str,
+        state: DeploymentState,
+        problems: _Problems,
+        tunneled: bool,
+    ) -> None:
+        now = datetime.now(UTC)
+        rows = self._worker_rows(name, state)
+        desired = deployment.spec.replicas
+        ready = sum(1 for r in rows if r.ready)
+        updated = sum(
+            1 for r in rows if r.template_hash == template and r.job_id and r.reason != "draining"
+        )
+        live = sum(1 for r in rows if r.job_id)
+        conditions = self._conditions.get(name, [])
+        floor = desired - deployment.spec.strategy.max_unavailable
+        conditions = set_condition(
+            conditions,
+            "Available",
+            "True" if ready >= max(floor, 0) else "False",
+            "MinimumReplicasAvailable" if ready >= floor else "MinimumReplicasUnavailable",
+            f"{ready} of {desired} workers ready",
+            now,
+        )
+        converged = ready == desired and updated == desired and live == desired
+        conditions = set_condition(
+            conditions,
+            "Progressing",
+            "True",
+            "Complete" if converged else "Updating",
+            "all workers ready on the current template"
+            if converged
+            else f"{updated} of {desired} workers on template {template}, {ready} ready",
+            now,
+        )
+        if self.ctx.watcher.unavailable_since is not None:
+            problems.set(
+                "SlurmUnavailable",
+                f"Slurm unreachable: {self.ctx.watcher.last_error}; "
+                "nothing is cancelled or submitted meanwhile",
+            )
+        conditions = set_condition(
+            conditions,
+            "ReplicaFailure",
+            "True" if problems.reason else "False",
+            problems.reason or "None",
+            problems.message,
+            now,
+        )
+        invalid_reason, invalid_message = "Valid", ""
+        if tunneled:
+            invalid_reason = "TunneledNotImplemented"
+            invalid_message = (
+                "connectivity.mode 'tunneled' is not implemented yet; use "
+                "'direct' (with advertise_host if needed). No jobs are submitted."
+            )
+        if error is not None:
+            invalid_reason = "InvalidSpec"
+            invalid_message = (
+                "the file's current content is invalid; the last valid spec stays in force"
+            )
+        conditions = set_condition(
+            conditions,
+            "Invalid",
+            "False" if invalid_reason == "Valid" else "True",
+            invalid_reason,
+            invalid_message,
+            now,
+        )
+        self._conditions[name] = conditions
+        router = deployment.spec.router
+        document = DeploymentStatusDocument(
+            api_version="sgorch.io/v1alpha1",
+            kind="Deployment",
+            metadata=StatusMetadata(name=name, generation=generation),
+            status=DeploymentStatus(
+                observed_generation=generation,
+                desired_replicas=desired,
+                replicas=live,
+                ready_replicas=ready,
+                updated_replicas=updated,
+                unavailable_replicas=max(0, desired - ready),
+                model=deployment.spec.model.name if deployment.spec.model else None,
+                router=(router.name or (router.external.url if router.external else None))
+                if router
+                else None,
+                conditions=conditions,
+                workers=rows,
+                error=_resource_error(error),
+            ),
+        )
+        await self.ctx.status.write(document)
+
+    async def _write_invalid_only(self, name: str, generation: int, error: object) -> None:
+        now = datetime.now(UTC)
+        conditions = set_condition(
+            self._conditions.get(name, []),
+            "Invalid",
+            "True",
+            "InvalidSpec",
+            "the resource has never been valid; fix the file (see error)",
+            now,
+        )
+        self._conditions[name] = conditions
+        await self.ctx.status.write(
+            DeploymentStatusDocument(
+                api_version="sgorch.io/v1alpha1",
+                kind="Deployment",
+                metadata=StatusMetadata(name=name, generation=generation),
+                status=DeploymentStatus(
+                    observed_generation=generation,
+                    conditions=conditions,
+                    error=_resource_error(error),
+                ),
+            )
+        )
+
+    # ------------------------------------------------------------ garbage collection
+
+    async def _collect_garbage(self, name: str, state: DeploymentState) -> float | None:
+        """The Deployment is gone: drain and cancel its jobs, then forget it."""
+        watcher = self.ctx.watcher
+        if watcher.listings == 0:
+            return 1.0
+        self._adopt_and_resolve(name, state, None)
+        live = [j for j in watcher.jobs_of(name) if not j.info.state.is_terminal]
+        spec = self._last_spec.get(name)
+        if live or state.attempts:
+            if watcher.unavailable_since is None:
+                target = self.routers.target_for(spec) if spec is not None else None
+                target = target if isinstance(target, RouterTarget) else None
+                plan = Plan(
+                    drain=tuple(
+                        j.info.job_id for j in live if j.info.job_id in state.registered.values()
+                    ),
+                    cancel=tuple(
+                        j.info.job_id
+                        for j in live
+                        if j.info.job_id not in state.registered.values()
+                    ),
+                )
+                policy_spec = spec if spec is not None else _fallback_deployment(name)
+                await self._drain_and_cancel(name, policy_spec, state, plan, target)
+            await self.ctx.state.save(name, state)
+            return 1.0
+        for job_id in list(state.known_jobs):
+            self.ctx.probes.forget(job_id)
+        await self.ctx.state.delete(name)
+        await self.ctx.status.remove("Deployment", name)
+        self._states.pop(name, None)
+        self._last_spec.pop(name, None)
+        self._conditions.pop(name, None)
+        logger.bind(resource=name).info("Deployment {} deleted: its jobs are gone", name)
+        return None
+
+
+def _fallback_deployment(name: str) -> Deployment:
+    return Deployment.model_validate(
+        {
+            "apiVersion": "sgorch.io/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {"replicas": 0, "backend": {"type": "command", "command": ["{PORT}"]}},
+        }
+    )
+
+
+def _model_names(deployment: Deployment) -> str | None:
+    model = deployment.spec.model
+    if model is None:
+        return None
+    return ",".join([model.name, *model.aliases])
+
+
+def _resource_error(error: object) -> ResourceError | None:
+    if not isinstance(error, tuple):
+        return None
+    location, message = error
+    return ResourceError(
+        file=location.file,
+        line=location.line,
+        column=location.column,
+        field=location.field,
+        message=message,
+    )
+
+
+def _make_dirs(path: Path) -> None:
+    (path / "endpoints").mkdir(parents=True, exist_ok=True)
+
+
+async def _read_endpoint(path: Path) -> str | None:
+    """The worker URL from its endpoint file, or None while it is not there (yet)."""
+    try:
+        text = await anyio.Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
+        host, port = str(data["host"]), int(data["port"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("unreadable endpoint file {}: {}", path, exc)
+        return None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
