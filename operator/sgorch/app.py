@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 import watchfiles
+from aiohttp import web
 from loguru import logger
 
+from sgorch.board import build_board_app
 from sgorch.controllers.context import OperatorContext
 from sgorch.controllers.deployment import DeploymentController
 from sgorch.controllers.routers import RouterController
@@ -28,10 +31,13 @@ from sgorch.controllers.routing import RouterDirectory
 from sgorch.controllers.runtime import WorkQueue, run_workers
 from sgorch.errors import ConfigError
 from sgorch.health import ProbeManager
+from sgorch.metrics import OperatorMetrics, build_metrics_app
 from sgorch.slurm import SlurmClient, instance_prefix
+from sgorch.slurm.metered import MeteredSlurmClient
 from sgorch.slurm.selection import SlurmMode, select_client
 from sgorch.slurm.watcher import JobWatcher
 from sgorch.status import StatusWriter
+from sgorch.status.events import EventRecorder
 from sgorch.store import ResourceKey, ResourceStore, StateStore
 
 if TYPE_CHECKING:
@@ -56,6 +62,12 @@ class Settings:
     submit_timeout_s: float = 60.0
     slurmrestd_url: str | None = None
     local_cpus: int | None = None
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on this TCP port (None: not at all)."""
+    metrics_host: str = "127.0.0.1"
+    http_port: int | None = None
+    """Serve the read-only status board on this TCP port (None: not at all)."""
+    http_host: str = "127.0.0.1"
 
 
 def default_instance(resources_dir: Path) -> str:
@@ -143,14 +155,52 @@ async def run_operator(settings: Settings) -> int:
             slurmrestd_url=settings.slurmrestd_url,
             local_cpus=settings.local_cpus,
         )
+        metrics = OperatorMetrics()
         try:
-            return await _run(settings, instance, client, why)
+            async with _serve_http(settings, metrics):
+                metered = MeteredSlurmClient(client, metrics)
+                return await _run(settings, instance, metered, why, metrics)
         finally:
             with anyio.CancelScope(shield=True):
                 await client.aclose()
 
 
-async def _run(settings: Settings, instance: str, client: SlurmClient, why: str) -> int:
+@asynccontextmanager
+async def _serve_http(settings: Settings, metrics: OperatorMetrics) -> AsyncIterator[None]:
+    """The optional HTTP endpoints (metrics, status board): listening before anything
+    else starts, so a port in use is a clear startup error, and closed after the rest."""
+    apps: list[tuple[str, web.Application, str, int]] = []
+    if settings.metrics_port is not None:
+        metrics_app = build_metrics_app(metrics)
+        apps.append(("metrics", metrics_app, settings.metrics_host, settings.metrics_port))
+    if settings.http_port is not None:
+        board = build_board_app(settings.status_dir, bind_host=settings.http_host)
+        apps.append(("status board", board, settings.http_host, settings.http_port))
+    runners: list[web.AppRunner] = []
+    try:
+        for what, app, host, port in apps:
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+            await runner.setup()
+            runners.append(runner)
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot serve the {what} on {host}:{port}: {exc.strerror or exc}"
+                ) from exc
+            bound_host, bound_port = runner.addresses[0][:2]
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            logger.info("{} on http://{}:{}/", what, shown, bound_port)
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            for runner in reversed(runners):
+                await runner.cleanup()
+
+
+async def _run(
+    settings: Settings, instance: str, client: SlurmClient, why: str, metrics: OperatorMetrics
+) -> int:
     settings.resources_dir.mkdir(parents=True, exist_ok=True)
     logger.info("sgorch operator, instance {!r}", instance)
     logger.info(
@@ -177,7 +227,7 @@ async def _run(settings: Settings, instance: str, client: SlurmClient, why: str)
                     routers_queue.add(entry.key.name)
 
     async with anyio.create_task_group() as tg:
-        probes = ProbeManager(tg, on_change=deployments.add)
+        probes = ProbeManager(tg, on_change=deployments.add, metrics=metrics)
         ctx = OperatorContext(
             instance=instance,
             slurm=client,
@@ -190,6 +240,8 @@ async def _run(settings: Settings, instance: str, client: SlurmClient, why: str)
             environ=os.environ,
             submit_timeout_s=settings.submit_timeout_s,
             resync_s=settings.resync_s,
+            metrics=metrics,
+            events=EventRecorder(settings.status_dir),
         )
         router_directory = RouterDirectory(store, os.environ)
         deployment_controller = DeploymentController(ctx, router_directory)
@@ -236,8 +288,9 @@ async def _run(settings: Settings, instance: str, client: SlurmClient, why: str)
         tg.start_soon(watcher.run)
         tg.start_soon(watch)
         tg.start_soon(resync)
-        tg.start_soon(run_workers, "deployments", deployments, deployment_controller.reconcile)
-        tg.start_soon(run_workers, "routers", routers_queue, router_controller.reconcile)
+        run_metered = functools.partial(run_workers, metrics=metrics)
+        tg.start_soon(run_metered, "deployments", deployments, deployment_controller.reconcile)
+        tg.start_soon(run_metered, "routers", routers_queue, router_controller.reconcile)
         try:
             await anyio.sleep_forever()
         finally:

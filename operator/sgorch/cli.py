@@ -27,6 +27,7 @@ from sgorch.resources.schema import render_schemas
 from sgorch.resources.v2 import V2Conversion, convert_v2_text
 from sgorch.router.cli import add_router_arguments, run_router
 from sgorch.slurm.tags import validate_instance
+from sgorch.views import add_view_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -39,6 +40,8 @@ examples:
   sgorch validate --config v2.yaml      check an SGOrch v2 configuration file
   sgorch convert v2.yaml -o resources/  turn a v2 configuration into resource files
   sgorch schema -o crds-like-schemas/   write the JSON Schemas of all resources
+  sgorch get                            the state of every resource, from ./status
+  sgorch describe deployment NAME       conditions, workers and events of one Deployment
 
 The package is 'sgorch' ('python -m sgorch'); 'operator/' is only its source folder.
 """
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 if the files in DIR differ from the models",
     )
+    _HANDLERS.update(add_view_commands(sub))
     return parser
 
 
@@ -204,6 +208,31 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="CPU budget of the local executor (default: all CPUs)",
     )
     run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics on http://HOST:N/metrics (default: off)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics endpoint listens on (default: 127.0.0.1)",
+    )
+    run.add_argument(
+        "--http-port",
+        type=int,
+        metavar="N",
+        help="serve the read-only status board on http://HOST:N/ (default: off)",
+    )
+    run.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the status board listens on; it has no authentication, so keep "
+        "it on loopback unless a proxy guards it (default: 127.0.0.1)",
+    )
+    run.add_argument(
         "--log-format",
         choices=["json", "text"],
         help="log format (default: text on a terminal, JSON lines otherwise)",
@@ -230,6 +259,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         resync_s=args.resync_interval,
         slurmrestd_url=args.slurmrestd_url,
         local_cpus=args.local_cpus,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        http_port=args.http_port,
+        http_host=args.http_host,
     )
     try:
         if settings.instance is not None:

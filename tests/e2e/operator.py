@@ -61,6 +61,7 @@ def demo_deployment(
 class Operator:
     root: Path
     slurm: str = "local"
+    instance: str = "e2e"
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
@@ -92,7 +93,7 @@ class Operator:
                 "--state-dir",
                 str(self.root / "state"),
                 "--instance",
-                "e2e",
+                self.instance,
                 "--log-format",
                 "json",
                 "--job-poll-interval",

@@ -1,5 +1,6 @@
 """An in-memory Slurm for fast, deterministic tests of the controllers: jobs change
-state only when a test says so, every call is recorded, and faults are injectable."""
+state only when a test says so, every call is recorded, and faults are injectable —
+including an operator crash (``kill -9``) right before or after a call takes effect."""
 
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ from datetime import UTC, datetime
 
 from sgorch.errors import SlurmRejected, SlurmUnavailable
 from sgorch.slurm import JobId, JobInfo, JobRequest, JobState
+
+
+class OperatorCrash(BaseException):
+    """Raised by a fake from inside a call to end the operator mid-reconcile, as ``kill
+    -9`` would. A BaseException, so no ``except Exception`` in the operator swallows it;
+    the test catches it and restarts the operator from disk."""
+
+
+@dataclass
+class CrashPoint:
+    """Crash on the next ``call`` ('submit', 'cancel', ...), ``when`` it takes effect:
+    'before' (nothing happened) or 'after' (it happened, the caller never learns)."""
+
+    call: str
+    when: str
+
+    def hit(self, call: str, when: str) -> bool:
+        return self.call == call and self.when == when
 
 
 @dataclass
@@ -27,6 +46,13 @@ class FakeSlurm:
     drop_submission: bool = False
     """sbatch times out before reaching the controller: no job, caller sees a timeout."""
     on_cancel: Callable[[str], None] | None = None
+    """Called with the job id when a cancel takes effect (before the job's state changes)."""
+    on_submit: Callable[[str], None] | None = None
+    """Called with the job id right after a submission created the job."""
+    crash: CrashPoint | None = None
+    """One-shot: raise ``OperatorCrash`` at this point of the next matching call."""
+    sticky_cancel: bool = False
+    """Running jobs take their time to end after a cancel (COMPLETING until ``complete``)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
     def _check(self, call: str) -> None:
@@ -34,8 +60,14 @@ class FakeSlurm:
         if self.unavailable:
             raise SlurmUnavailable("fake controller down", delay_s=0.1)
 
+    def _maybe_crash(self, call: str, when: str) -> None:
+        if self.crash is not None and self.crash.hit(call, when):
+            self.crash = None
+            raise OperatorCrash(f"operator killed {when} {call}")
+
     async def submit(self, request: JobRequest) -> JobId:
         self._check("submit")
+        self._maybe_crash("submit", "before")
         if self.reject_with:
             raise SlurmRejected(self.reject_with)
         if self.drop_submission:
@@ -50,6 +82,9 @@ class FakeSlurm:
         )
         self.requests[job_id] = request
         self.submits.append(job_id)
+        if self.on_submit is not None:
+            self.on_submit(job_id)
+        self._maybe_crash("submit", "after")
         if self.lose_reply_after_submit:
             raise SlurmUnavailable("sbatch timed out", delay_s=0.1)
         return JobId(job_id)
@@ -60,12 +95,17 @@ class FakeSlurm:
 
     async def cancel(self, job_id: JobId, signal: str | None = None) -> None:
         self._check("cancel")
+        self._maybe_crash("cancel", "before")
         self.cancels.append(job_id)
         if self.on_cancel is not None:
             self.on_cancel(job_id)
         job = self.jobs.get(job_id)
         if job is not None and not job.state.is_terminal:
-            self.jobs[job_id] = replace(job, state=JobState.CANCELLED, reason=None)
+            if self.sticky_cancel and job.state.is_running:
+                self.jobs[job_id] = replace(job, state=JobState.COMPLETING, reason=None)
+            else:
+                self.jobs[job_id] = replace(job, state=JobState.CANCELLED, reason=None)
+        self._maybe_crash("cancel", "after")
 
     async def ping(self) -> None:
         self._check("ping")
@@ -90,6 +130,24 @@ class FakeSlurm:
 
     def finish(self, job_id: str, state: JobState = JobState.FAILED, exit_code: int = 1) -> None:
         self.jobs[job_id] = replace(self.jobs[job_id], state=state, exit_code=exit_code)
+
+    def requeue(self, job_id: str, reason: str = "BeginTime") -> None:
+        """Preempted with requeue (or node failure with requeue): the same job id goes
+        back to PENDING and will start again, elsewhere."""
+        self.jobs[job_id] = replace(
+            self.jobs[job_id],
+            state=JobState.PENDING,
+            reason=reason,
+            nodes=None,
+            start_time=None,
+            time_left_s=None,
+        )
+
+    def complete(self, job_id: str) -> None:
+        """A job cancelled with ``sticky_cancel`` finally ends."""
+        job = self.jobs[job_id]
+        if job.state is JobState.COMPLETING:
+            self.jobs[job_id] = replace(job, state=JobState.CANCELLED)
 
     def pend(self, job_id: str, reason: str) -> None:
         self.jobs[job_id] = replace(self.jobs[job_id], reason=reason)

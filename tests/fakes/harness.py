@@ -1,6 +1,10 @@
 """Drives the Deployment controller step by step against the in-memory Slurm, with real
 HTTP workers on 127.0.0.1, a fake wall clock, and "operator restarts" that rebuild every
-in-memory object from the same directories (as a new process would)."""
+in-memory object from the same directories (as a new process would).
+
+``make_probes`` and ``make_routers`` swap the probe manager and the router directory
+for test doubles (``fakes.fake_probes``, ``fakes.fake_router``); with both swapped the
+harness needs no task group and no HTTP at all (the model-based tests run it so)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -26,6 +30,7 @@ from sgorch.health import ProbeManager
 from sgorch.slurm import instance_prefix
 from sgorch.slurm.watcher import JobWatcher
 from sgorch.status import StatusWriter
+from sgorch.status.events import EventRecorder
 from sgorch.store import ResourceStore, StateStore
 
 INSTANCE = "test"
@@ -70,11 +75,15 @@ def free_port() -> int:
 @dataclass
 class Harness:
     root: Path
-    tg: anyio.abc.TaskGroup
+    tg: anyio.abc.TaskGroup | None
     slurm: FakeSlurm = field(default_factory=FakeSlurm)
     clock: FakeClock = field(default_factory=FakeClock)
     environ: dict[str, str] = field(default_factory=dict)
     runners: dict[str, web.AppRunner] = field(default_factory=dict)
+    make_probes: Callable[[], object] | None = None
+    """Builds the probe manager of each operator "process" (default: real probes)."""
+    make_routers: Callable[[ResourceStore], RouterDirectory] | None = None
+    """Builds the router directory of each operator "process" (default: real clients)."""
 
     def __post_init__(self) -> None:
         self.resources = self.root / "resources"
@@ -87,7 +96,11 @@ class Harness:
         """(Re)create every in-memory object, as a freshly started operator would."""
         self.store = ResourceStore(self.resources, self.state_dir)
         self.watcher = JobWatcher(self.slurm, instance_prefix(INSTANCE), wall_clock=self.clock)
-        self.probes = ProbeManager(self.tg, on_change=lambda _: None)
+        if self.make_probes is not None:
+            self.probes = cast(ProbeManager, self.make_probes())
+        else:
+            assert self.tg is not None, "real probes need a task group"
+            self.probes = ProbeManager(self.tg, on_change=lambda _: None)
         self.ctx = OperatorContext(
             instance=INSTANCE,
             slurm=self.slurm,
@@ -101,8 +114,12 @@ class Harness:
             submit_timeout_s=30,
             resync_s=5,
             wall_clock=self.clock,
+            events=EventRecorder(self.status_dir),
         )
-        self.routers = RouterDirectory(self.store, self.environ)
+        if self.make_routers is not None:
+            self.routers = self.make_routers(self.store)
+        else:
+            self.routers = RouterDirectory(self.store, self.environ)
         self.controller = DeploymentController(self.ctx, self.routers)
 
     async def restart(self) -> None:

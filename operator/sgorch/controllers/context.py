@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sgorch.health import ProbeManager
+from sgorch.metrics import OperatorMetrics
 from sgorch.slurm import SlurmClient
 from sgorch.slurm.watcher import JobWatcher
 from sgorch.status import StatusWriter
+from sgorch.status.events import EventRecorder
 from sgorch.store import ResourceStore, StateStore
 
 __all__ = ["OperatorContext"]
@@ -35,3 +37,7 @@ class OperatorContext:
     """Reconcile every resource at least this often, events or not."""
     max_parallel_submits: int = 8
     wall_clock: Callable[[], float] = field(default=time.time)
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    """Where controllers report; ``sgorch.app`` passes the one it serves."""
+    events: EventRecorder | None = None
+    """Where controllers record events (``STATUS_DIR/events``); None records none."""

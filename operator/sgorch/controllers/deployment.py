@@ -17,13 +17,15 @@ from pathlib import Path
 
 import anyio
 from loguru import logger
+from pydantic import ValidationError
 
 from sgorch.controllers.context import OperatorContext
 from sgorch.controllers.planner import Plan, PlanInput, WorkerView, decide_plan
 from sgorch.controllers.routing import RouterDirectory, RouterTarget
 from sgorch.errors import RouterUnavailable, SgorchError, SlurmRejected, SlurmUnavailable
-from sgorch.health import WorkerHealth
-from sgorch.resources import Deployment, UnsetVariable
+from sgorch.health import ProbePhase, WorkerHealth
+from sgorch.metrics import CancelReason, RegistrationAction
+from sgorch.resources import Deployment, LocatedError, UnsetVariable
 from sgorch.resources.models import PolicySpec
 from sgorch.resources.status import (
     Condition,
@@ -33,6 +35,7 @@ from sgorch.resources.status import (
     StatusMetadata,
     WorkerStatus,
 )
+from sgorch.router.client import RouterClient, RouterDialect
 from sgorch.slurm import (
     UNSATISFIABLE_REASONS,
     JobId,
@@ -43,6 +46,7 @@ from sgorch.slurm import (
 )
 from sgorch.slurm.watcher import WatchedJob
 from sgorch.status import set_condition
+from sgorch.status.events import EventType
 from sgorch.store import AttemptRecord, DeploymentState, KnownJob, ResourceKey, SlotRecord
 
 __all__ = ["DeploymentController"]
@@ -71,6 +75,9 @@ class DeploymentController:
         self._last_spec: dict[str, Deployment] = {}
         self._conditions: dict[str, list[Condition]] = {}
         self._cancel_sent: set[str] = set()
+        self._events: list[tuple[str, EventType, str, str]] = []
+        self._ready_jobs: dict[str, set[str]] = {}
+        self._last_problem: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -79,11 +86,19 @@ class DeploymentController:
         state = await self._state(name)
         if entry is None:
             return await self._collect_garbage(name, state)
-        if entry.resource is None or not isinstance(entry.resource, Deployment):
-            await self._write_invalid_only(name, entry.generation, entry.error)
-            return None
         deployment = entry.resource
+        if not isinstance(deployment, Deployment):
+            deployment = _persisted_spec(name, state)
+            if deployment is None:
+                await self._write_invalid_only(name, entry.generation, entry.error)
+                return None
+            # broken since before a restart: the last valid spec stays in force
+            entry = replace(entry, resource=deployment, spec_hash=state.spec_hash)
         self._last_spec[name] = deployment
+        if state.spec_hash != entry.spec_hash:
+            state.spec_hash = entry.spec_hash
+            state.last_spec = deployment.model_dump(mode="json", by_alias=True)
+        self.ctx.metrics.generation_seen(name, entry.generation, self.ctx.wall_clock())
         watcher = self.ctx.watcher
         if watcher.listings == 0:
             return 1.0  # nothing is known about jobs yet: acting now could duplicate them
@@ -92,13 +107,14 @@ class DeploymentController:
         jobs = self._adopt_and_resolve(name, state, deployment)
         self._account_for_ended(name, state, deployment)
         live = [j for j in jobs if not j.info.state.is_terminal]
-        await self._probe(name, deployment, live)
+        await self._probe(name, deployment, state, live)
         tunneled = deployment.spec.connectivity.mode == "tunneled"
         slurm_ok = watcher.unavailable_since is None
         rejected = state.rejected.get(entry.spec_hash)
         if rejected:
             problems.set("SubmitRejected", rejected)
         views = [self._view(j, deployment, state, template) for j in live]
+        self._note_probe_failures(name, state, deployment, live)
         for job in live:
             if job.info.state.is_pending and job.info.reason in UNSATISFIABLE_REASONS:
                 problems.set("Unsatisfiable", f"job {job.info.job_id} pending: {job.info.reason}")
@@ -109,7 +125,8 @@ class DeploymentController:
                 max_surge=deployment.spec.strategy.max_surge,
                 max_unavailable=deployment.spec.strategy.max_unavailable,
                 workers=tuple(views),
-                attempts=tuple((a.slot, a.template_hash) for a in state.attempts.values()),
+                attempts=tuple((a.slot, a.template_hash) for a in state.attempts.values())
+                + tuple((k.slot, k.template_hash) for k in self._unlisted(state)),
                 backoff_until={s: r.backoff_until for s, r in state.slots.items()},
                 now=self.ctx.wall_clock(),
                 can_submit=slurm_ok and not rejected and not tunneled,
@@ -119,9 +136,13 @@ class DeploymentController:
         if isinstance(target, str):
             problems.set("RouterMissing", target)
             target = None
+            state.router = None  # its registrations went away with it
+        else:
+            await self._leave_previous_router(name, deployment, state, target)
         await self._sync_router(name, deployment, state, live, target)
         if slurm_ok and not tunneled:
-            await self._drain_and_cancel(name, deployment, state, plan, target)
+            registered_at = _target_from_state(state.router) or target
+            await self._drain_and_cancel(name, deployment, state, plan, registered_at)
         if plan.submit:
             await self._submit(name, deployment, entry.spec_hash, template, state, plan, problems)
         self._note_failures(state, live, problems)
@@ -129,7 +150,34 @@ class DeploymentController:
         await self._write_status(
             name, entry.generation, entry.error, deployment, template, state, problems, tunneled
         )
+        await self._flush_events()
         return self._requeue_delay(plan, state)
+
+    # --------------------------------------------------------------------- events
+
+    def _note(self, name: str, type_: EventType, reason: str, message: str) -> None:
+        """Queue an event (built from non-secret data only) for the end of the step."""
+        self._events.append((name, type_, reason, message))
+
+    async def _flush_events(self) -> None:
+        events, self._events = self._events, []
+        if self.ctx.events is None:
+            return
+        for name, type_, reason, message in events:
+            await self.ctx.events.record("Deployment", name, type_, reason, message)
+
+    def _note_changes(self, name: str, rows: list[WorkerStatus], problems: _Problems) -> None:
+        """Events for readiness flips and for a new reason of ReplicaFailure."""
+        ready = {r.job_id for r in rows if r.ready and r.job_id}
+        before = self._ready_jobs.get(name, set())
+        for job_id in sorted(ready - before):
+            self._note(name, "Normal", "WorkerReady", f"job {job_id} is ready")
+        for job_id in sorted(before - ready):
+            self._note(name, "Warning", "WorkerNotReady", f"job {job_id} is no longer ready")
+        self._ready_jobs[name] = ready
+        if problems.reason != self._last_problem.get(name) and problems.reason:
+            self._note(name, "Warning", problems.reason, problems.message)
+        self._last_problem[name] = problems.reason
 
     # ------------------------------------------------------------- observed state
 
@@ -149,12 +197,20 @@ class DeploymentController:
             job_id = job.info.job_id
             if job.info.state.is_terminal or job_id in state.known_jobs:
                 continue
-            state.known_jobs[job_id] = KnownJob(slot=job.tag.slot, since=listing_at)
+            state.known_jobs[job_id] = KnownJob(
+                slot=job.tag.slot, since=listing_at, template_hash=job.tag.template_hash
+            )
             for key, attempt in list(state.attempts.items()):
                 if attempt.slot == job.tag.slot and attempt.template_hash == job.tag.template_hash:
                     del state.attempts[key]
             logger.bind(resource=name, job_id=job_id).info(
                 "adopted job {} (slot {}, {})", job_id, job.tag.slot, job.info.state.value
+            )
+            self._note(
+                name,
+                "Normal",
+                "Adopted",
+                f"adopted job {job_id} (slot {job.tag.slot}, {job.info.state.value})",
             )
         for key, attempt in list(state.attempts.items()):
             if listing_at > attempt.at + self.ctx.submit_timeout_s:
@@ -164,6 +220,16 @@ class DeploymentController:
                 )
                 del state.attempts[key]
         return jobs
+
+    def _unlisted(self, state: DeploymentState) -> list[KnownJob]:
+        """Jobs submitted after the last listing began: live, though no listing shows
+        them yet (they count against the surge bound and hold their slot)."""
+        watcher = self.ctx.watcher
+        return [
+            known
+            for job_id, known in state.known_jobs.items()
+            if watcher.get(job_id) is None and watcher.listing_started_at <= known.since
+        ]
 
     def _account_for_ended(self, name: str, state: DeploymentState, deployment: Deployment) -> None:
         """Record every known job that ended (or vanished) as a restart of its slot."""
@@ -179,6 +245,7 @@ class DeploymentController:
             self._cancel_sent.discard(job_id)
             self.ctx.probes.forget(job_id)
             self._endpoints.pop(job_id, None)
+            self.ctx.metrics.forget_job(job_id)
             if job_id in state.cancelled:
                 state.cancelled.remove(job_id)
                 continue
@@ -190,10 +257,38 @@ class DeploymentController:
                 if info.exit_code is not None:
                     what += f" (exit {info.exit_code})"
                 node = info.nodes
+            self.ctx.metrics.job_ended(name, job.info.state.value if job else "VANISHED")
             self._record_failure(state, known.slot, job_id, what, node, deployment.spec.policy)
             logger.bind(resource=name, job_id=job_id).warning(
                 "worker job {} (slot {}) {}; replacing it", job_id, known.slot, what
             )
+            self._note(
+                name,
+                "Warning",
+                "WorkerFailed",
+                f"job {job_id} (slot {known.slot}) {what}; replacing it",
+            )
+
+    def _note_probe_failures(
+        self, name: str, state: DeploymentState, deployment: Deployment, live: list[WatchedJob]
+    ) -> None:
+        """A worker failing its startup or liveness probe is a restart of its slot, with
+        backoff, recorded once, before the plan, so its replacement waits like a crash's."""
+        for job in live:
+            job_id = job.info.job_id
+            health = self._health(job_id)
+            if health is None or not health.failed or job_id in state.cancelled:
+                continue
+            state.cancelled.append(job_id)  # its end is accounted for here
+            probe = "startup" if health.phase is ProbePhase.STARTUP_FAILED else "liveness"
+            what = f"failed its {probe} probe ({health.message})"
+            self._record_failure(
+                state, job.tag.slot, job_id, what, job.info.nodes, deployment.spec.policy
+            )
+            logger.bind(resource=name, job_id=job_id).warning(
+                "worker job {} (slot {}) {}; replacing it", job_id, job.tag.slot, what
+            )
+            self._note(name, "Warning", "WorkerFailed", f"job {job_id} {what}; replacing it")
 
     def _record_failure(
         self,
@@ -229,8 +324,11 @@ class DeploymentController:
             return Path(configured).expanduser().resolve()
         return self.ctx.log_root / deployment.name
 
-    async def _probe(self, name: str, deployment: Deployment, live: list[WatchedJob]) -> None:
-        """Start probing running workers whose endpoint file appeared."""
+    async def _probe(
+        self, name: str, deployment: Deployment, state: DeploymentState, live: list[WatchedJob]
+    ) -> None:
+        """Start probing running workers whose endpoint file appeared; a worker still
+        registered with the router (adopted after a restart) resumes as ready."""
         log_dir = self._log_dir(deployment)
         for job in live:
             job_id = job.info.job_id
@@ -242,7 +340,8 @@ class DeploymentController:
             if url is None:
                 continue
             self._endpoints[job_id] = url
-            self.ctx.probes.ensure(job_id, name, url, deployment.spec.health)
+            registered = state.registered.get(url) == job_id
+            self.ctx.probes.ensure(job_id, name, url, deployment.spec.health, ready=registered)
 
     def _health(self, job_id: str) -> WorkerHealth | None:
         return self.ctx.probes.health(job_id)
@@ -282,6 +381,8 @@ class DeploymentController:
         target: RouterTarget | None,
     ) -> None:
         """Make the router list exactly our ready, non-draining workers (ours only)."""
+        if state.registered and _target_from_state(state.router) not in (None, target):
+            return  # still leaving the previous router
         wanted: dict[str, JobId] = {}
         for job in live:
             job_id = job.info.job_id
@@ -289,6 +390,8 @@ class DeploymentController:
             url = self._endpoints.get(job_id)
             if url and health and health.ready and job_id not in state.draining:
                 wanted[url] = job_id
+                now = self.ctx.wall_clock()
+                self.ctx.metrics.worker_ready(name, job_id, job.info.start_time, now)
         stale = {
             url
             for url, job_id in state.registered.items()
@@ -299,21 +402,74 @@ class DeploymentController:
             return
         client = self.routers.client(target)
         model = _model_names(deployment)
+        action: RegistrationAction = "add"
         try:
             present = set(await client.list_workers()) if wanted else set()
+            # back to the router we were leaving: adding again ends the drain we began
+            returning = state.leaving_since is not None
             for url, job_id in wanted.items():
-                if url not in present or url not in state.registered:
+                if url not in present or url not in state.registered or returning:
+                    if url not in state.registered or state.router is None:
+                        # "maybe registered" is persisted first: after a crash right
+                        # after the add, the restarted operator still removes it
+                        state.registered[url] = job_id
+                        state.router = _target_to_state(target)
+                        await self.ctx.state.save(name, state)
                     await client.add_worker(url, model=model, deployment=name)
+                    self.ctx.metrics.worker_registration(name, "add", ok=True)
                     logger.bind(resource=name, job_id=job_id, worker=url).info(
                         "registered with router {}", target.describe()
                     )
                 state.registered[url] = job_id
+            state.leaving_since = None
+            action = "remove"
             for url in stale:
                 await client.remove_worker(url)
+                self.ctx.metrics.worker_registration(name, "remove", ok=True)
                 state.registered.pop(url, None)
                 logger.bind(resource=name, worker=url).info("removed from router")
         except (RouterUnavailable, SgorchError) as exc:
+            self.ctx.metrics.worker_registration(name, action, ok=False)
             logger.bind(resource=name).warning("router {}: {}", target.describe(), exc)
+
+    async def _leave_previous_router(
+        self,
+        name: str,
+        deployment: Deployment,
+        state: DeploymentState,
+        target: RouterTarget | None,
+    ) -> None:
+        """The Deployment now registers elsewhere (or nowhere): drain its workers from
+        the previous router (in-flight requests get the grace period) and remove them,
+        before they are registered with the new one."""
+        previous = _target_from_state(state.router)
+        if previous is None or previous == target:
+            return
+        if not state.registered:
+            state.router, state.leaving_since = None, None
+            return
+        now = self.ctx.wall_clock()
+        if state.leaving_since is None:
+            state.leaving_since = now
+            await self.ctx.state.save(name, state)  # before the first drain call
+        grace = deployment.spec.policy.drain_grace_s
+        client = self.routers.client(previous)
+        try:
+            for url in list(state.registered):
+                inflight = await client.drain_worker(url)
+                if inflight and now - state.leaving_since < grace:
+                    continue
+                await client.remove_worker(url)
+                state.registered.pop(url)
+                logger.bind(resource=name, worker=url).info(
+                    "removed from router {} (the Deployment moved)", previous.describe()
+                )
+        except SgorchError as exc:
+            logger.bind(resource=name).warning(
+                "cannot leave router {} yet: {}", previous.describe(), exc
+            )
+        if not state.registered:
+            state.router, state.leaving_since = None, None
 
     # ------------------------------------------------------------ drain & cancel
 
@@ -326,13 +482,16 @@ class DeploymentController:
         target: RouterTarget | None,
     ) -> None:
         now = self.ctx.wall_clock()
-        for job_id in plan.drain:
-            state.draining.setdefault(job_id, now)
+        if any(job_id not in state.draining for job_id in plan.drain):
+            for job_id in plan.drain:
+                state.draining.setdefault(job_id, now)
+            # before the router hears of it: a drain once begun is always finished
+            await self.ctx.state.save(name, state)
         client = self.routers.client(target) if target is not None else None
         grace = deployment.spec.policy.drain_grace_s
         to_cancel = list(plan.cancel)
         for job_id, since in list(state.draining.items()):
-            url = self._endpoints.get(job_id)
+            url = self._endpoints.get(job_id) or _registered_url(state, job_id)
             inflight = 0
             if client is not None and url is not None and url in state.registered:
                 try:
@@ -346,7 +505,9 @@ class DeploymentController:
         for job_id in dict.fromkeys(to_cancel):
             await self._cancel(name, state, job_id, client)
 
-    async def _cancel(self, name: str, state: DeploymentState, job_id: str, client: object) -> None:
+    async def _cancel(
+        self, name: str, state: DeploymentState, job_id: str, client: RouterClient | None
+    ) -> None:
         """Leave the router first (invariant: never cancel a registered worker)."""
         for url, registered_job in list(state.registered.items()):
             if registered_job != job_id:
@@ -355,12 +516,14 @@ class DeploymentController:
                 state.registered.pop(url)
                 continue
             try:
-                await client.remove_worker(url)  # type: ignore[attr-defined]
+                await client.remove_worker(url)
             except SgorchError as exc:
+                self.ctx.metrics.worker_registration(name, "remove", ok=False)
                 logger.bind(resource=name, job_id=job_id).warning(
                     "not cancelling yet: cannot remove {} from the router: {}", url, exc
                 )
                 return
+            self.ctx.metrics.worker_registration(name, "remove", ok=True)
             state.registered.pop(url)
             logger.bind(resource=name, job_id=job_id, worker=url).info("removed from router")
         if job_id in self._cancel_sent:
@@ -374,8 +537,29 @@ class DeploymentController:
             logger.bind(resource=name, job_id=job_id).warning("cancel postponed: {}", exc)
             return
         self._cancel_sent.add(job_id)
+        reason = self._cancel_reason(name, state, job_id)
+        self.ctx.metrics.job_cancelled(name, reason)
         self.ctx.watcher.poke()
         logger.bind(resource=name, job_id=job_id).info("cancelled job {}", job_id)
+        self._note(name, "Normal", "Cancelled", f"cancelled job {job_id}")
+
+    def _cancel_reason(self, name: str, state: DeploymentState, job_id: str) -> CancelReason:
+        health = self._health(job_id)
+        if health is not None and health.phase is ProbePhase.STARTUP_FAILED:
+            return "startup_failed"
+        if health is not None and health.phase is ProbePhase.DEAD:
+            return "liveness_failed"
+        entry = self.ctx.resources.get(ResourceKey("Deployment", name))
+        if entry is None:
+            return "deleted"
+        job = self.ctx.watcher.get(job_id)
+        if job is not None and isinstance(entry.resource, Deployment):
+            template = compute_template_hash(entry.resource)
+            if job.tag.template_hash != template:
+                return "rollout"
+            if self._view(job, entry.resource, state, template).expiring:
+                return "walltime"
+        return "scale_down"
 
     # ----------------------------------------------------------------- submitting
 
@@ -421,17 +605,24 @@ class DeploymentController:
                 except SlurmRejected as exc:
                     state.attempts.pop(slot, None)
                     state.rejected = {spec_hash: f"Slurm rejected the job: {exc}"}
+                    self.ctx.metrics.job_submitted(name, "rejected", self.ctx.wall_clock())
                     logger.bind(resource=name).error("Slurm rejected slot {}: {}", slot, exc)
+                    self._note(name, "Warning", "SubmitRejected", f"Slurm rejected the job: {exc}")
                     return
                 except (SlurmUnavailable, TimeoutError) as exc:
                     # outcome unknown: the attempt stays until a listing settles it
+                    self.ctx.metrics.job_submitted(name, "uncertain", self.ctx.wall_clock())
                     logger.bind(resource=name).warning("submit of slot {} uncertain: {}", slot, exc)
                     return
                 state.attempts.pop(slot, None)
-                state.known_jobs[job_id] = KnownJob(slot=slot, since=self.ctx.wall_clock())
+                state.known_jobs[job_id] = KnownJob(
+                    slot=slot, since=self.ctx.wall_clock(), template_hash=template
+                )
+                self.ctx.metrics.job_submitted(name, "ok", self.ctx.wall_clock())
                 logger.bind(resource=name, job_id=job_id).info(
                     "submitted job {} for slot {}", job_id, slot
                 )
+                self._note(name, "Normal", "Submitted", f"submitted job {job_id} for slot {slot}")
 
         async with anyio.create_task_group() as tg:
             for slot in requests:
@@ -537,7 +728,7 @@ class DeploymentController:
         self,
         name: str,
         generation: int,
-        error: object,
+        error: LocatedError | None,
         deployment: Deployment,
         template: str,
         state: DeploymentState,
@@ -552,6 +743,7 @@ class DeploymentController:
             1 for r in rows if r.template_hash == template and r.job_id and r.reason != "draining"
         )
         live = sum(1 for r in rows if r.job_id)
+        self.ctx.metrics.set_workers(name, desired=desired, ready=ready, updated=updated)
         conditions = self._conditions.get(name, [])
         floor = desired - deployment.spec.strategy.max_unavailable
         conditions = set_condition(
@@ -579,6 +771,7 @@ class DeploymentController:
                 f"Slurm unreachable: {self.ctx.watcher.last_error}; "
                 "nothing is cancelled or submitted meanwhile",
             )
+        self._note_changes(name, rows, problems)
         conditions = set_condition(
             conditions,
             "ReplicaFailure",
@@ -626,12 +819,14 @@ class DeploymentController:
                 else None,
                 conditions=conditions,
                 workers=rows,
-                error=_resource_error(error),
+                error=ResourceError.located(error),
             ),
         )
         await self.ctx.status.write(document)
 
-    async def _write_invalid_only(self, name: str, generation: int, error: object) -> None:
+    async def _write_invalid_only(
+        self, name: str, generation: int, error: LocatedError | None
+    ) -> None:
         now = datetime.now(UTC)
         conditions = set_condition(
             self._conditions.get(name, []),
@@ -650,7 +845,7 @@ class DeploymentController:
                 status=DeploymentStatus(
                     observed_generation=generation,
                     conditions=conditions,
-                    error=_resource_error(error),
+                    error=ResourceError.located(error),
                 ),
             )
         )
@@ -664,11 +859,15 @@ class DeploymentController:
             return 1.0
         self._adopt_and_resolve(name, state, None)
         live = [j for j in watcher.jobs_of(name) if not j.info.state.is_terminal]
-        spec = self._last_spec.get(name)
-        if live or state.attempts:
+        spec = self._last_spec.get(name) or _persisted_spec(name, state)
+        if live or state.attempts or self._unlisted(state):
             if watcher.unavailable_since is None:
-                target = self.routers.target_for(spec) if spec is not None else None
-                target = target if isinstance(target, RouterTarget) else None
+                resolved = self.routers.target_for(spec) if spec is not None else None
+                if isinstance(resolved, str):
+                    state.router = None  # its Router is gone, and its registrations with it
+                target = _target_from_state(state.router)
+                if target is None and isinstance(resolved, RouterTarget):
+                    target = resolved
                 plan = Plan(
                     drain=tuple(
                         j.info.job_id for j in live if j.info.job_id in state.registered.values()
@@ -690,7 +889,24 @@ class DeploymentController:
         self._states.pop(name, None)
         self._last_spec.pop(name, None)
         self._conditions.pop(name, None)
+        self.ctx.metrics.forget_deployment(name)
+        self._events = [e for e in self._events if e[0] != name]
+        if self.ctx.events is not None:
+            await self.ctx.events.remove("Deployment", name)
+        self._ready_jobs.pop(name, None)
+        self._last_problem.pop(name, None)
         logger.bind(resource=name).info("Deployment {} deleted: its jobs are gone", name)
+        return None
+
+
+def _persisted_spec(name: str, state: DeploymentState) -> Deployment | None:
+    """The spec last in force before a restart (the file is gone, the state is not)."""
+    if state.last_spec is None:
+        return None
+    try:
+        return Deployment.model_validate(state.last_spec)
+    except ValidationError as exc:
+        logger.bind(resource=name).warning("ignoring the persisted spec: {}", exc)
         return None
 
 
@@ -705,24 +921,43 @@ def _fallback_deployment(name: str) -> Deployment:
     )
 
 
+def _target_to_state(target: RouterTarget) -> dict[str, str | None]:
+    return {
+        "url": target.url,
+        "dialect": target.dialect.value,
+        "auth_header": target.auth_header,
+        "auth_env": target.auth_env,
+        "auth_scheme": target.auth_scheme,
+    }
+
+
+def _target_from_state(data: dict[str, str | None] | None) -> RouterTarget | None:
+    if not data or not data.get("url"):
+        return None
+    try:
+        dialect = RouterDialect(data.get("dialect") or RouterDialect.SGORCH.value)
+    except ValueError:
+        return None
+    return RouterTarget(
+        str(data["url"]),
+        dialect,
+        data.get("auth_header"),
+        data.get("auth_env"),
+        data.get("auth_scheme") or "",
+    )
+
+
+def _registered_url(state: DeploymentState, job_id: str) -> str | None:
+    """The URL ``job_id`` is registered under (known before its endpoint file is read
+    again after a restart)."""
+    return next((url for url, job in state.registered.items() if job == job_id), None)
+
+
 def _model_names(deployment: Deployment) -> str | None:
     model = deployment.spec.model
     if model is None:
         return None
     return ",".join([model.name, *model.aliases])
-
-
-def _resource_error(error: object) -> ResourceError | None:
-    if not isinstance(error, tuple):
-        return None
-    location, message = error
-    return ResourceError(
-        file=location.file,
-        line=location.line,
-        column=location.column,
-        field=location.field,
-        message=message,
-    )
 
 
 def _make_dirs(path: Path) -> None:

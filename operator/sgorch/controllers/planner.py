@@ -114,10 +114,18 @@ def decide_plan(data: PlanInput) -> Plan:
     submit: list[int] = []
     waiting: float | None = None
     current_attempts = [slot for slot, h in data.attempts if h == data.template_hash]
-    missing = data.replicas - min(len(updated), data.replicas) - len(current_attempts)
+    # a failed worker is replaced once its job is gone, in its own slot and after that
+    # slot's backoff: replacing it now, in another slot, would dodge the backoff
+    failed_current = [w for w in data.workers if w.failed and w.template_hash == data.template_hash]
+    holding = min(len(updated) + len(failed_current), data.replicas)
+    missing = data.replicas - holding - len(current_attempts)
     room = data.replicas + data.max_surge - live_total
     if data.can_submit and missing > 0 and room > 0:
-        taken = {w.slot for w in updated} | set(current_attempts)
+        # a slot is free only when no live job on this template holds it (an expiring,
+        # draining or failed one included): one live job per (slot, template) keeps the
+        # tag an unambiguous identity for resolving uncertain submissions
+        taken = {w.slot for w in data.workers if w.template_hash == data.template_hash}
+        taken |= set(current_attempts)
         slot = 0
         while len(submit) < min(missing, room):
             if slot not in taken:

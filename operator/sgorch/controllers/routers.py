@@ -26,7 +26,7 @@ from loguru import logger
 from sgorch.controllers.context import OperatorContext
 from sgorch.controllers.routing import managed_router_url
 from sgorch.files import remove_file, write_atomic
-from sgorch.resources import Deployment, Router
+from sgorch.resources import Deployment, LocatedError, Router
 from sgorch.resources.status import (
     Condition,
     ResourceError,
@@ -251,7 +251,7 @@ class RouterController:
         generation: int,
         router: Router | None,
         sidecar: _Sidecar | None,
-        error: object,
+        error: LocatedError | None,
     ) -> None:
         now = datetime.now(UTC)
         conditions = self._conditions.get(name, [])
@@ -289,7 +289,7 @@ class RouterController:
                 "the resource has never been valid",
                 now,
             )
-        location = error[0] if isinstance(error, tuple) else None
+        location = error[0] if error is not None else None
         conditions = set_condition(
             conditions,
             "Invalid",
@@ -324,15 +324,7 @@ class RouterController:
                     restarts=sidecar.restarts if sidecar else 0,
                     models=models,
                     conditions=conditions,
-                    error=ResourceError(
-                        file=location.file,
-                        line=location.line,
-                        column=location.column,
-                        field=location.field,
-                        message=error[1],
-                    )
-                    if location and isinstance(error, tuple)
-                    else None,
+                    error=ResourceError.located(error),
                 ),
             )
         )

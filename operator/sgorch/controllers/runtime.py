@@ -19,6 +19,7 @@ import anyio
 from loguru import logger
 
 from sgorch.errors import TemporaryError
+from sgorch.metrics import OperatorMetrics
 
 __all__ = ["Backoff", "Reconciler", "WorkQueue", "run_workers"]
 
@@ -58,6 +59,11 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._due)
+
+    def backlog(self) -> int:
+        """Keys due now that no worker has taken yet (keys queued for later are not)."""
+        now = self._clock()
+        return sum(1 for due in self._due.values() if due <= now)
 
     def add(self, key: str, delay_s: float = 0.0) -> None:
         """Queue ``key`` to run in ``delay_s`` (keeps an earlier due time if queued)."""
@@ -127,9 +133,17 @@ class WorkQueue:
 
 
 async def run_workers(
-    name: str, queue: WorkQueue, reconcile: Reconciler, *, workers: int = 4
+    name: str,
+    queue: WorkQueue,
+    reconcile: Reconciler,
+    *,
+    workers: int = 4,
+    metrics: OperatorMetrics | None = None,
 ) -> None:
-    """Run ``workers`` loops that reconcile keys from ``queue`` until cancelled."""
+    """Run ``workers`` loops that reconcile keys from ``queue`` until cancelled,
+    reporting durations, errors, retries and the queue depth to ``metrics``."""
+    meter = metrics if metrics is not None else OperatorMetrics()
+    meter.watch_queue(name, queue.backlog)
 
     async def worker() -> None:
         while True:
@@ -138,15 +152,21 @@ async def run_workers(
             except anyio.EndOfStream:
                 return
             log = logger.bind(controller=name, resource=key)
+            started = time.monotonic()
             try:
                 requeue_s = await reconcile(key)
             except TemporaryError as exc:
+                meter.observe_reconcile(name, time.monotonic() - started, "temporary")
                 delay = queue.add_rate_limited(key, exc.delay_s)
+                meter.queue_retried(name)
                 log.warning("reconcile postponed {:.1f}s: {}", delay, exc)
             except Exception as exc:  # a bug must not stop the controller
+                meter.observe_reconcile(name, time.monotonic() - started, "unexpected")
                 delay = queue.add_rate_limited(key)
+                meter.queue_retried(name)
                 log.opt(exception=exc).error("reconcile failed; retrying in {:.1f}s", delay)
             else:
+                meter.observe_reconcile(name, time.monotonic() - started)
                 queue.forget(key)
                 if requeue_s is not None:
                     queue.add(key, requeue_s)

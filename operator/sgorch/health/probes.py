@@ -21,6 +21,7 @@ import anyio
 import httpx
 from loguru import logger
 
+from sgorch.metrics import OperatorMetrics, ProbeKind
 from sgorch.resources.envrefs import UnsetVariable, resolve_env_refs
 from sgorch.resources.models import HealthSpec, ProbeSpec
 
@@ -159,8 +160,10 @@ class ProbeManager:
         max_concurrency: int = 64,
         environ: Mapping[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         self._tg = task_group
+        self._metrics = metrics if metrics is not None else OperatorMetrics()
         self._on_change = on_change
         self._limit = anyio.Semaphore(max_concurrency)
         self._environ = environ
@@ -173,15 +176,23 @@ class ProbeManager:
         worker = self._workers.get(worker_key)
         return worker.tracker.health if worker else None
 
-    def ensure(self, worker_key: str, owner: str, url: str, spec: HealthSpec) -> None:
+    def ensure(
+        self, worker_key: str, owner: str, url: str, spec: HealthSpec, *, ready: bool = False
+    ) -> None:
         """Probe ``url`` for ``worker_key`` (restarting the loop if url or spec changed);
-        ``owner`` (the Deployment name) is passed to ``on_change``."""
+        ``owner`` (the Deployment name) is passed to ``on_change``. ``ready``: the worker
+        was ready before (an operator restart): resume from started and ready, so that
+        only the readiness and liveness thresholds take it out of service, as they would
+        have without the restart."""
         current = self._workers.get(worker_key)
         if current is not None and current.url == url and current.spec == spec:
             return
         if current is not None:
             current.cancel_scope.cancel()
-        worker = _Worker(url, spec, ProbeTracker(spec))
+        tracker = ProbeTracker(spec)
+        if ready:
+            tracker.phase, tracker.ready, tracker.message = ProbePhase.RUNNING, True, "ready"
+        worker = _Worker(url, spec, tracker)
         self._workers[worker_key] = worker
         self._tg.start_soon(self._loop, worker_key, owner, worker)
 
@@ -202,14 +213,20 @@ class ProbeManager:
         environ = self._environ if self._environ is not None else os.environ
         return {name: resolve_env_refs(value, environ) for name, value in spec.headers.items()}
 
-    async def _probe(self, worker: _Worker, probe: ProbeSpec) -> tuple[bool, str]:
+    async def _probe(
+        self, worker: _Worker, owner: str, kind: ProbeKind, probe: ProbeSpec
+    ) -> tuple[bool, str]:
         try:
             headers = self._headers(worker.spec)
         except UnsetVariable as exc:
+            self._metrics.observe_probe(owner, kind, False, None)
             return False, str(exc)
         url = worker.url.rstrip("/") + (probe.path or worker.spec.path)
         async with self._limit:
-            return await probe_once(self._client, url, headers, probe.timeout_s)
+            started = time.monotonic()  # inside the limit: waiting for a slot is not latency
+            ok, detail = await probe_once(self._client, url, headers, probe.timeout_s)
+        self._metrics.observe_probe(owner, kind, ok, time.monotonic() - started)
+        return ok, detail
 
     async def _loop(self, key: str, owner: str, worker: _Worker) -> None:
         spec = worker.spec
@@ -218,7 +235,7 @@ class ProbeManager:
             await anyio.sleep(spec.startup.initial_delay_s)
             tracker = worker.tracker
             while tracker.phase is ProbePhase.STARTING:
-                ok, detail = await self._probe(worker, spec.startup)
+                ok, detail = await self._probe(worker, owner, "startup", spec.startup)
                 if tracker.record_startup(ok, detail, datetime.now(UTC)):
                     log.info("worker {} {}", worker.url, tracker.message)
                     self._on_change(owner)
@@ -231,17 +248,15 @@ class ProbeManager:
                 tg.start_soon(self._periodic, worker, owner, spec.liveness, "liveness", log)
 
     async def _periodic(
-        self, worker: _Worker, owner: str, probe: ProbeSpec, which: str, log: Logger
+        self, worker: _Worker, owner: str, probe: ProbeSpec, which: ProbeKind, log: Logger
     ) -> None:
         tracker = worker.tracker
         record = tracker.record_readiness if which == "readiness" else tracker.record_liveness
         await anyio.sleep(probe.initial_delay_s)
         while tracker.phase is ProbePhase.RUNNING:
             started = time.monotonic()
-            ok, detail = await self._probe(worker, probe)
+            ok, detail = await self._probe(worker, owner, which, probe)
             if record(ok, detail, datetime.now(UTC)):
-                log.info(
-                    "worker {}: {}", "ready" if tracker.ready else "not ready", tracker.message
-                )
+                log.info("worker {} {}", worker.url, tracker.message)
                 self._on_change(owner)
             await anyio.sleep(max(0.0, probe.period_s - (time.monotonic() - started)))

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from sgorch.errors import ErrorLocation
+
 __all__ = [
     "Condition",
     "DeploymentStatus",
@@ -49,6 +51,20 @@ class ResourceError(_Status):
     column: int | None = Field(default=None, description="1-based column.")
     field: str | None = Field(default=None, description="Dotted field path.")
     message: str = Field(description="What is wrong and what to do.")
+
+    @classmethod
+    def located(cls, error: tuple[ErrorLocation, str] | None) -> ResourceError | None:
+        """The status form of a located input error (None stays None)."""
+        if error is None:
+            return None
+        location, message = error
+        return cls(
+            file=location.file,
+            line=location.line,
+            column=location.column,
+            field=location.field,
+            message=message,
+        )
 
 
 class WorkerStatus(_Status):

@@ -20,6 +20,7 @@ from anyio.abc import ByteReceiveStream, ByteSendStream
 from loguru import logger
 
 from sgorch.errors import SlurmRejected, SlurmUnavailable
+from sgorch.slurm.environment import select_inherited
 from sgorch.slurm.parsing import (
     SQUEUE_FIELDS,
     SQUEUE_SEPARATOR,
@@ -31,7 +32,6 @@ from sgorch.slurm.parsing import (
 from sgorch.slurm.types import JobId, JobInfo, JobRequest
 
 __all__ = [
-    "BASE_ENVIRONMENT",
     "CliSlurmClient",
     "render_base_environment",
     "render_cancel_argv",
@@ -39,22 +39,6 @@ __all__ = [
     "render_squeue_argv",
     "translate_failure",
 ]
-
-BASE_ENVIRONMENT = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "TZ",
-    "SHELL",
-    "TMPDIR",
-    "SLURM_CONF",
-)
-"""Variables of the operator's environment the Slurm commands (and, through sbatch's
-``--export=ALL``, the jobs) get, with every ``LC_*``. Nothing else: the operator's own
-secrets must not leak into jobs, and ``SBATCH_*``/``SQUEUE_*``/``SLURM_*`` input
-variables of the operator's shell must not change what the commands do."""
 
 _CONNECTIVITY = re.compile(
     r"Unable to contact slurm controller|Socket timed out|Connection refused"
@@ -80,14 +64,12 @@ _MESSAGE_LIMIT = 2000
 def render_base_environment(
     environ: Mapping[str, str], overrides: Mapping[str, str]
 ) -> dict[str, str]:
-    """The environment every Slurm command runs with: the curated part of ``environ``
-    (:data:`BASE_ENVIRONMENT` and ``LC_*``), then ``overrides`` (e.g. ``SLURM_CONF``)."""
-    base = {
-        key: value
-        for key, value in environ.items()
-        if key in BASE_ENVIRONMENT or key.startswith("LC_")
-    }
-    return {**base, **overrides}
+    """The environment every Slurm command runs with (and, through sbatch's
+    ``--export=ALL``, every job): the inherited part of ``environ``, its ``SLURM_CONF``,
+    then ``overrides``. ``SBATCH_*``/``SQUEUE_*`` input variables of the operator's shell
+    never change what the commands do."""
+    conf = {"SLURM_CONF": environ["SLURM_CONF"]} if "SLURM_CONF" in environ else {}
+    return {**select_inherited(environ), **conf, **overrides}
 
 
 def render_sbatch_argv(sbatch: str, request: JobRequest) -> list[str]:

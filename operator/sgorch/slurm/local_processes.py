@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sgorch.slurm import local_wrapper
+from sgorch.slurm.environment import select_inherited
 
 __all__ = [
-    "BASE_ENV_NAMES",
     "ProcStat",
     "Supervisor",
     "build_job_environment",
@@ -34,23 +34,6 @@ __all__ = [
     "spawn_supervisor",
     "supervisor_alive",
 ]
-
-BASE_ENV_NAMES = frozenset(
-    {
-        "PATH",
-        "HOME",
-        "USER",
-        "LOGNAME",
-        "LANG",
-        "TZ",
-        "SHELL",
-        "TMPDIR",
-        "PYTHONPATH",
-        "VIRTUAL_ENV",
-    }
-)
-"""Operator variables a job inherits (plus every ``LC_*``): enough for a shell and a
-Python engine, while the operator's own secrets stay out of the job."""
 
 _WRAPPER = Path(local_wrapper.__file__)
 _PROC = Path("/proc")
@@ -234,9 +217,4 @@ def build_job_environment(
 ) -> dict[str, str]:
     """The job's environment: a few operator variables, then the request's own, then the
     ``SLURM_*`` variables (which, as in Slurm, win)."""
-    base = {
-        key: value
-        for key, value in operator_env.items()
-        if key in BASE_ENV_NAMES or key.startswith("LC_")
-    }
-    return {**base, **request_env, **slurm_env}
+    return {**select_inherited(operator_env), **request_env, **slurm_env}

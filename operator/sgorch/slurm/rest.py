@@ -26,6 +26,7 @@ from loguru import logger
 
 from sgorch.errors import ConfigError, SlurmRejected, SlurmUnavailable
 from sgorch.resources.durations import UNLIMITED
+from sgorch.slurm.environment import select_inherited
 from sgorch.slurm.types import JobId, JobInfo, JobRequest, JobState
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "slurm_error_is_temporary",
 ]
 
-_BASE_ENV_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "SHELL", "TMPDIR"})
 
 _INFINITE32 = 0xFFFFFFFF
 """Slurm's INFINITE: v0.0.38 takes it as an unlimited time limit (LIVE: accepted)."""
@@ -133,11 +133,7 @@ def render_job_environment(request: JobRequest, environ: Mapping[str, str]) -> d
     client exports too (never the rest: the operator's secrets stay home), then the
     request's resolved variables, then ``SLURM_JOB_NAME``, without which pyslurm (and
     clients like it) expand ``%x`` in output paths to ``(null)``."""
-    environment = {
-        key: value
-        for key, value in environ.items()
-        if key in _BASE_ENV_NAMES or key.startswith("LC_")
-    }
+    environment = select_inherited(environ)
     environment.update(request.environment)
     environment["SLURM_JOB_NAME"] = request.name
     return environment

@@ -33,6 +33,7 @@ from sgorch.resources import (
 __all__ = ["ResourceEntry", "ResourceKey", "ResourceStore"]
 
 Kind = Literal["Deployment", "Router"]
+_KINDS: dict[str, Kind] = {"Deployment": "Deployment", "Router": "Router"}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -119,7 +120,8 @@ class ResourceStore:
                 broken_files[result.file] = result.errors[0]
                 continue
             for doc in result.documents:
-                if doc.kind not in ("Deployment", "Router") or doc.name is None:
+                kind = _KINDS.get(doc.kind or "")
+                if kind is None or doc.name is None:
                     if doc.errors:
                         logger.warning(
                             "{}: {} (resource cannot be identified)",
@@ -127,7 +129,7 @@ class ResourceStore:
                             doc.errors[0][1],
                         )
                     continue
-                key = ResourceKey(doc.kind, doc.name)  # type: ignore[arg-type]
+                key = ResourceKey(kind, doc.name)
                 if (doc.file, doc.line) in duplicates:
                     continue  # the first definition stays in force
                 previous = self._entries.get(key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 from loguru import logger
@@ -36,6 +37,8 @@ class KnownJob(_State):
 
     slot: int
     since: float
+    template_hash: str = ""
+    """Its template; a job not yet in a listing counts like a submission on it."""
 
 
 class SlotRecord(_State):
@@ -60,12 +63,22 @@ class DeploymentState(_State):
     cancelled: list[str] = Field(default_factory=list)
     """Jobs we cancelled on purpose (their end is not a failure)."""
     registered: dict[str, str] = Field(default_factory=dict)
-    """Worker URL → job id, as registered with the router."""
+    """Worker URL → job id, as (maybe) registered with the router: an entry is written
+    before the router is asked, and removed after the router confirmed the removal."""
+    router: dict[str, str | None] | None = None
+    """The router the ``registered`` URLs are registered with (a RouterTarget); when the
+    Deployment moves to another router, they leave this one first."""
+    leaving_since: float | None = None
+    """When the registered workers started leaving ``router`` (the Deployment moved)."""
     rejected: dict[str, str] = Field(default_factory=dict)
     """Spec hash → Slurm's rejection message; no resubmission until the spec changes."""
     quarantine: dict[str, float] = Field(default_factory=dict)
     """Node → wall-clock time until which it is excluded."""
     node_failures: dict[str, int] = Field(default_factory=dict)
+    spec_hash: str = ""
+    last_spec: dict[str, Any] | None = None
+    """The Deployment last in force (JSON): after a restart, the jobs of a Deployment
+    deleted meanwhile are still drained from its router, with its grace period."""
 
 
 class StateStore:

@@ -35,7 +35,9 @@ WORK="$(mktemp -d /tmp/slurm-fixtures.XXXXXX)"
 SOCK="$WORK/slurmrestd.sock"
 cd "$WORK"
 mkdir -p "$OUT"
-rm -f "$OUT"/*.out "$OUT"/*.err "$OUT"/*.rc "$OUT"/*.json "$OUT"/*.http "$OUT"/*.txt
+# cli-* and rest-* fixtures come from other recorders (cli-README.md, record-rest-extra.sh)
+find "$OUT" -maxdepth 1 -type f \( -name '*.out' -o -name '*.err' -o -name '*.rc' -o -name '*.json' \
+  -o -name '*.http' -o -name '*.txt' \) ! -name 'cli-*' ! -name 'rest-*' -delete
 INDEX="$WORK/index.md"
 : >"$INDEX"
 MY_JOBS=()

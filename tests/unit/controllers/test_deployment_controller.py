@@ -183,6 +183,10 @@ async def test_a_worker_failing_liveness_is_replaced(h: Harness) -> None:
     (job,) = [j.job_id for j in h.slurm.live()]
     await h.kill_worker(job)  # stops answering; the job still runs
     await h.until(lambda: job in h.slurm.cancels)
+    await h.step()
+    failure = h.condition("ReplicaFailure")
+    assert failure["status"] == "True" and "liveness probe" in failure["message"]
+    assert len(h.slurm.submits) == 1, "a probe failure backs off like a crash"
 
 
 @harnessed
@@ -297,3 +301,21 @@ async def test_tunneled_deployments_are_refused_with_a_condition(h: Harness) -> 
     assert h.slurm.submits == []
     invalid = h.condition("Invalid")
     assert invalid["status"] == "True" and invalid["reason"] == "TunneledNotImplemented"
+
+
+@harnessed
+async def test_events_tell_the_story_of_a_replacement(h: Harness) -> None:
+    from sgorch.status.events import read_events
+
+    h.write("web", deployment_yaml(replicas=1))
+    await converge(h, 1)
+    (job,) = [j.job_id for j in h.slurm.live()]
+    await h.kill_worker(job)
+    h.slurm.finish(job, JobState.FAILED, 1)
+    await h.step()
+    reasons = [e.reason for e in read_events(h.status_dir, "Deployment", "web")]
+    assert reasons[:2] == ["Submitted", "WorkerReady"]
+    assert "WorkerFailed" in reasons
+    h.delete("web")
+    await h.until(lambda: not (h.status_dir / "deployments" / "web.json").exists())
+    assert read_events(h.status_dir, "Deployment", "web") == []

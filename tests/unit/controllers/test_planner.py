@@ -96,10 +96,12 @@ def test_ready_workers_are_drained_not_cancelled_on_scale_down() -> None:
     assert set(plan.drain) == {"1", "2"} and plan.cancel == ()
 
 
-def test_failed_workers_are_cancelled_and_replaced_within_the_surge_bound() -> None:
+def test_failed_workers_are_cancelled_and_replaced_in_their_slot_once_gone() -> None:
     plan = plan_for(2, worker("1", 0), worker("dead", 1, failed=True))
     assert plan.cancel == ("dead",)
-    assert plan.submit == (1,)  # 2 live + 1 new = 3 = replicas + surge
+    assert plan.submit == (), "another slot would dodge the failed slot's backoff"
+    assert plan_for(2, worker("1", 0)).submit == (1,)
+    assert plan_for(2, worker("1", 0), backoff_until={1: 9.0}, now=5.0).submit == ()
 
 
 def test_rolling_update_surges_one_then_drains_one_old_when_the_new_is_ready() -> None:
@@ -125,15 +127,15 @@ def test_pending_workers_of_an_old_template_are_cancelled_at_once() -> None:
 
 def test_expiring_workers_are_renewed_like_outdated_ones() -> None:
     plan = plan_for(1, worker("old", 0, expiring=True))
-    assert plan.submit == (0,) and plan.drain == ()
-    plan = plan_for(1, worker("old", 0, expiring=True), worker("new", 0))
+    assert plan.submit == (1,) and plan.drain == ()  # slot 0 is held until "old" ends
+    plan = plan_for(1, worker("old", 0, expiring=True), worker("new", 1))
     assert plan.drain == ("old",)
 
 
 def test_draining_workers_are_left_to_the_drain_and_still_count_as_live() -> None:
     plan = plan_for(1, worker("d", 0, draining=True))
     assert plan.cancel == () and plan.drain == ()
-    assert plan.submit == (0,)  # 1 live + 1 = replicas + surge
+    assert plan.submit == (1,)  # 1 live + 1 = replicas + surge; slot 0 is held
 
 
 @st.composite

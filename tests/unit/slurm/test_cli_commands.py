@@ -64,7 +64,7 @@ def test_commands_get_only_the_curated_part_of_the_operator_environment() -> Non
         key: environ[key]
         for key in (
             "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_TIME", "TZ", "SHELL",
-            "TMPDIR", "SLURM_CONF",
+            "TMPDIR", "SLURM_CONF", "PYTHONPATH",
         )
     }  # fmt: skip
 
