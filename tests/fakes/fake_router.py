@@ -34,6 +34,8 @@ class FakeRouter:
     log: list[tuple[str, str]] = field(default_factory=list)
     unavailable: bool = False
     crash: CrashPoint | None = None
+    busy: bool = False
+    """Under load: every worker it knows has at least one request in flight."""
 
     def _check(self, call: str, when: str) -> None:
         if when == "before" and self.unavailable:
@@ -41,6 +43,10 @@ class FakeRouter:
         if self.crash is not None and self.crash.hit(call, when):
             self.crash = None
             raise OperatorCrash(f"operator killed {when} router {call}")
+
+    def requests_in_flight(self, url: str) -> int:
+        known = url in self.workers or url in self.left_at
+        return self.inflight.get(url, 0) or int(self.busy and known)
 
     def routing(self, url: str) -> bool:
         """The router sends new requests to ``url``."""
@@ -75,7 +81,7 @@ class FakeRouter:
             return 0  # what our router answers with 404: nothing in flight
         worker.draining = True
         self.left_at.setdefault(url, self.clock())
-        inflight = self.inflight.get(url, 0)
+        inflight = self.requests_in_flight(url)
         self._check("drain", "after")
         return inflight
 

@@ -51,6 +51,9 @@ from sgorch.store import AttemptRecord, DeploymentState, KnownJob, ResourceKey, 
 
 __all__ = ["DeploymentController"]
 
+_ENDPOINT_POLL_S = 0.5
+"""How often a running worker's endpoint file is looked for until it appears."""
+
 
 @dataclass
 class _Problems:
@@ -107,7 +110,7 @@ class DeploymentController:
         jobs = self._adopt_and_resolve(name, state, deployment)
         self._account_for_ended(name, state, deployment)
         live = [j for j in jobs if not j.info.state.is_terminal]
-        await self._probe(name, deployment, state, live)
+        awaiting_endpoints = await self._probe(name, deployment, state, live)
         tunneled = deployment.spec.connectivity.mode == "tunneled"
         slurm_ok = watcher.unavailable_since is None
         rejected = state.rejected.get(entry.spec_hash)
@@ -151,7 +154,7 @@ class DeploymentController:
             name, entry.generation, entry.error, deployment, template, state, problems, tunneled
         )
         await self._flush_events()
-        return self._requeue_delay(plan, state)
+        return self._requeue_delay(plan, state, awaiting_endpoints)
 
     # --------------------------------------------------------------------- events
 
@@ -326,10 +329,12 @@ class DeploymentController:
 
     async def _probe(
         self, name: str, deployment: Deployment, state: DeploymentState, live: list[WatchedJob]
-    ) -> None:
+    ) -> bool:
         """Start probing running workers whose endpoint file appeared; a worker still
-        registered with the router (adopted after a restart) resumes as ready."""
+        registered with the router (adopted after a restart) resumes as ready. True if
+        a running worker has not written its endpoint file yet."""
         log_dir = self._log_dir(deployment)
+        awaiting = False
         for job in live:
             job_id = job.info.job_id
             if not job.info.state.is_running:
@@ -338,10 +343,12 @@ class DeploymentController:
                 endpoint_path(log_dir, job_id)
             )
             if url is None:
+                awaiting = True
                 continue
             self._endpoints[job_id] = url
             registered = state.registered.get(url) == job_id
             self.ctx.probes.ensure(job_id, name, url, deployment.spec.health, ready=registered)
+        return awaiting
 
     def _health(self, job_id: str) -> WorkerHealth | None:
         return self.ctx.probes.health(job_id)
@@ -528,6 +535,12 @@ class DeploymentController:
             logger.bind(resource=name, job_id=job_id, worker=url).info("removed from router")
         if job_id in self._cancel_sent:
             return  # already asked; the next listing shows it ending
+        listed = self.ctx.watcher.get(job_id)
+        if listed is None or listed.info.state.is_terminal or listed.tag.deployment != name:
+            # only a job the last listing shows live and tagged ours is ours to cancel:
+            # a remembered id may belong to anyone once Slurm forgot it (ids restart
+            # after a clean slurmctld start)
+            return
         if job_id not in state.cancelled:
             state.cancelled.append(job_id)
         await self.ctx.state.save(name, state)
@@ -660,8 +673,12 @@ class DeploymentController:
                 f"next attempt in {wait:.0f}s",
             )
 
-    def _requeue_delay(self, plan: Plan, state: DeploymentState) -> float:
+    def _requeue_delay(
+        self, plan: Plan, state: DeploymentState, awaiting_endpoints: bool = False
+    ) -> float:
         delay = self.ctx.resync_s
+        if awaiting_endpoints:  # no event announces an endpoint file: look again soon
+            delay = min(delay, _ENDPOINT_POLL_S)
         if plan.waiting_for_backoff_until is not None:
             delay = min(delay, max(0.5, plan.waiting_for_backoff_until - self.ctx.wall_clock()))
         if state.draining or state.attempts or plan.cancel or plan.submit:
@@ -862,12 +879,7 @@ class DeploymentController:
         spec = self._last_spec.get(name) or _persisted_spec(name, state)
         if live or state.attempts or self._unlisted(state):
             if watcher.unavailable_since is None:
-                resolved = self.routers.target_for(spec) if spec is not None else None
-                if isinstance(resolved, str):
-                    state.router = None  # its Router is gone, and its registrations with it
-                target = _target_from_state(state.router)
-                if target is None and isinstance(resolved, RouterTarget):
-                    target = resolved
+                target = self._registered_at(state, spec)
                 plan = Plan(
                     drain=tuple(
                         j.info.job_id for j in live if j.info.job_id in state.registered.values()
@@ -882,6 +894,18 @@ class DeploymentController:
                 await self._drain_and_cancel(name, policy_spec, state, plan, target)
             await self.ctx.state.save(name, state)
             return 1.0
+        target = self._registered_at(state, spec)
+        if state.registered and target is not None:
+            # workers that ended by themselves may still be registered
+            client = self.routers.client(target)
+            try:
+                for url in list(state.registered):
+                    await client.remove_worker(url)
+                    state.registered.pop(url)
+            except SgorchError as exc:
+                logger.bind(resource=name).warning("router {}: {}", target.describe(), exc)
+                await self.ctx.state.save(name, state)
+                return 1.0
         for job_id in list(state.known_jobs):
             self.ctx.probes.forget(job_id)
         await self.ctx.state.delete(name)
@@ -897,6 +921,19 @@ class DeploymentController:
         self._last_problem.pop(name, None)
         logger.bind(resource=name).info("Deployment {} deleted: its jobs are gone", name)
         return None
+
+    def _registered_at(
+        self, state: DeploymentState, spec: Deployment | None
+    ) -> RouterTarget | None:
+        """Where a deleted Deployment's workers are registered (known from the state
+        even after a restart), or None."""
+        resolved = self.routers.target_for(spec) if spec is not None else None
+        if isinstance(resolved, str):
+            state.router = None  # its Router is gone, and its registrations with it
+        target = _target_from_state(state.router)
+        if target is None and isinstance(resolved, RouterTarget):
+            target = resolved
+        return target
 
 
 def _persisted_spec(name: str, state: DeploymentState) -> Deployment | None:

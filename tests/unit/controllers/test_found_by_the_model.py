@@ -4,6 +4,7 @@ Slurm, injected probe results and an in-memory external router."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,14 +71,18 @@ class World:
             if not job.state.is_pending:
                 continue
             self.slurm.start(job.job_id)
-            port = 20_000 + int(job.job_id)
-            endpoints = Path(self.slurm.requests[job.job_id].working_dir) / "endpoints"
-            endpoints.mkdir(parents=True, exist_ok=True)
-            (endpoints / f"{job.job_id}.json").write_text(
-                json.dumps({"host": "127.0.0.1", "port": port, "job_id": job.job_id})
-            )
-            self.urls[job.job_id] = f"http://127.0.0.1:{port}"
-            self.workers.truth[self.urls[job.job_id]] = Truth.READY
+            self.endpoint_appears(job.job_id)
+
+    def endpoint_appears(self, job_id: str) -> None:
+        """The worker of a running job writes its endpoint file and answers probes."""
+        port = 20_000 + int(job_id)
+        endpoints = Path(self.slurm.requests[job_id].working_dir) / "endpoints"
+        endpoints.mkdir(parents=True, exist_ok=True)
+        (endpoints / f"{job_id}.json").write_text(
+            json.dumps({"host": "127.0.0.1", "port": port, "job_id": job_id})
+        )
+        self.urls[job_id] = f"http://127.0.0.1:{port}"
+        self.workers.truth[self.urls[job_id]] = Truth.READY
 
     async def round(self, name: str = "web") -> None:
         self.probes.probe_round()
@@ -158,9 +163,7 @@ async def test_a_renewed_worker_does_not_share_slot_and_template_with_its_succes
     world.write("web", 1)
     await world.converge()
     (old,) = world.slurm.live()
-    world.slurm.jobs[old.job_id] = world.slurm.jobs[old.job_id].__class__(
-        **{**_fields(old), "time_left_s": 60}
-    )
+    world.slurm.jobs[old.job_id] = dataclasses.replace(old, time_left_s=60)  # renew it
     await world.round()
     tags = [parse_tag(j.comment) for j in world.slurm.live()]
     assert len(tags) == 2
@@ -200,10 +203,6 @@ async def test_a_restart_does_not_drop_ready_workers_from_the_router_before_prob
     world.routers[ROUTER_A].inflight = dict.fromkeys(before, 2)
     await world.h.step()
     assert world.slurm.cancels == [], "a ready worker was cancelled without a drain"
-
-
-def _fields(job: object) -> dict[str, object]:
-    return {f: getattr(job, f) for f in job.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
 async def test_a_file_broken_across_a_restart_keeps_the_last_valid_spec_in_force(
@@ -270,3 +269,55 @@ async def test_returning_to_the_router_being_left_ends_the_drain(world: World) -
     await world.round()
     assert world.routers[ROUTER_A].routing(url)
     assert world.registered(ROUTER_B) == set()
+
+
+async def test_a_crash_right_after_a_drain_began_still_finishes_that_drain(
+    world: World,
+) -> None:
+    """Was: the drain was recorded only after the router began it; killed in between,
+    the next operator (whose spec wants the worker again) left it registered but
+    draining — out of service for good while the status said ready."""
+    world.write("web", 2)
+    await world.converge()
+    world.write("web", 1)
+    world.routers[ROUTER_A].crash = CrashPoint("drain", "after")
+    with pytest.raises(OperatorCrash):
+        await world.round()
+    await world.h.restart()
+    world.write("web", 2)
+    world.clock.advance(10)  # past the drain grace
+    await world.converge(rounds=6)
+    router = world.routers[ROUTER_A]
+    assert len(router.workers) == 2
+    assert all(router.routing(url) for url in router.workers)
+    assert world.h.status()["status"]["readyReplicas"] == 2
+
+
+async def test_a_deleted_deployment_whose_worker_ended_leaves_no_router_entry(
+    world: World,
+) -> None:
+    """Was: garbage collection deregistered only workers it cancelled; one that ended
+    by itself stayed in the router after the Deployment was gone."""
+    world.write("web", 1)
+    await world.converge()
+    world.h.delete("web")
+    (job,) = world.slurm.live()
+    world.slurm.finish(job.job_id, JobState.FAILED)
+    for _ in range(2):
+        await world.round()
+    assert world.registered() == set()
+    assert not (world.h.status_dir / "deployments" / "web.json").exists()
+
+
+async def test_a_running_worker_without_its_endpoint_file_is_looked_at_again_soon(
+    world: World,
+) -> None:
+    """Found by the first-job benchmark: the endpoint file appears a moment after the
+    job starts, and no event announces it, so Available waited for the next resync."""
+    world.write("web", 1)
+    await world.h.step()
+    world.slurm.start(world.slurm.submits[0])  # running, endpoint file not written yet
+    assert (await world.h.step() or 99) <= 0.5
+    world.endpoint_appears(world.slurm.submits[0])
+    await world.converge()
+    assert (await world.h.step() or 0) > 0.5, "settled: back to the resync interval"

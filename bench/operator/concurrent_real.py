@@ -1,0 +1,185 @@
+"""Many concurrent demo workers against the real local Slurm: 20 Deployments x 10
+replicas (200 jobs, 200 Python processes) by default.
+
+    .venv/bin/python bench/operator/concurrent_real.py                 # 20 x 10
+    .venv/bin/python bench/operator/concurrent_real.py --replicas 3    # lighter: 20 x 3
+
+It measures, from writing all the files at once:
+  - all_in_squeue_s, all_running_s: every job visible, every job RUNNING (squeue polled
+    every 0.2 s);
+  - all_available_s: every Deployment's status Available with all replicas ready;
+  - the operator's job listing latency (``CliSlurmClient.list_jobs``, the call its
+    JobWatcher makes once per interval) with N jobs vs with none, and raw ``squeue``;
+  - the operator process's CPU time and peak RSS over the run;
+  - collect_s: from deleting every file to every job gone and every status removed.
+
+Workers run on 127.0.0.1 with 2 s readiness/liveness periods (200 workers x 2 probes
+per 2 s is 200 probes/s). Every job is cancelled at the end (garbage collection by the
+operator, then a sweep of anything still carrying this run's tag), the operator stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "operator"))
+
+from first_job import Operator, deployment_yaml, sweep, wait_for
+
+from sgorch.slurm.cli import CliSlurmClient
+
+
+def tagged_states(prefix: str) -> list[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", "-o", "%T|%k"], capture_output=True, text=True, timeout=30
+    ).stdout
+    return [
+        line.split("|", 1)[0]
+        for line in out.splitlines()
+        if line.partition("|")[2].startswith(prefix)
+    ]
+
+
+def process_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) and peak RSS in MB of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    peak = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    return cpu, peak
+
+
+async def listing_latency_ms(prefix: str, samples: int) -> tuple[float, float, int]:
+    client = CliSlurmClient()
+    times, count = [], 0
+    for _ in range(samples):
+        started = time.perf_counter()
+        jobs = await client.list_jobs(prefix)
+        times.append((time.perf_counter() - started) * 1000)
+        count = len(jobs)
+    await client.aclose()
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1], count
+
+
+def raw_squeue_ms(samples: int) -> float:
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        subprocess.run(["squeue", "-h", "--me", "--states=all"], capture_output=True, timeout=30)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deployments", type=int, default=20)
+    parser.add_argument("--replicas", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=600, help="per phase, seconds")
+    args = parser.parse_args()
+    if subprocess.run(["sinfo"], capture_output=True).returncode != 0:
+        sys.exit("no Slurm answers here (sudo deploy/local-slurm/up.sh)")
+    total = args.deployments * args.replicas
+    root = Path(tempfile.mkdtemp(prefix="sgorch-bench-conc-"))
+    instance = f"bench-conc-{os.getpid()}"
+    prefix = f"sgorch:v1;instance={instance};"
+    names = [f"conc{i:02d}" for i in range(args.deployments)]
+    op: Operator | None = None
+    try:
+        op = Operator(root / "op", "cli", instance)
+        empty = asyncio.run(listing_latency_ms(prefix, 10))
+        t0 = time.time()
+        for name in names:
+            op.write(name, deployment_yaml(name, args.replicas, probe_period_s=0.5))
+        wait_for(lambda: len(tagged_states(prefix)) >= total, args.timeout, "all jobs", 0.2)
+        all_in_squeue = time.time() - t0
+        wait_for(
+            lambda: tagged_states(prefix).count("RUNNING") >= total,
+            args.timeout,
+            "all jobs RUNNING",
+            0.2,
+        )
+        all_running = time.time() - t0
+        wait_for(
+            lambda: all(op.available(n, args.replicas) for n in names),
+            args.timeout,
+            "every Deployment Available",
+            0.5,
+        )
+        all_available = time.time() - t0
+        full = asyncio.run(listing_latency_ms(prefix, 20))
+        squeue_ms = raw_squeue_ms(10)
+        cpu_s, peak_mb = process_usage(op.process.pid)
+        t1 = time.time()
+        for name in names:
+            (op.resources / f"{name}.yaml").unlink()
+        wait_for(
+            lambda: (
+                not any((op.status_dir / "deployments" / f"{n}.json").exists() for n in names)
+                and "RUNNING" not in tagged_states(prefix)
+            ),
+            args.timeout,
+            "garbage collection",
+            0.5,
+        )
+        collect_s = time.time() - t1
+        print(
+            f"{args.deployments} Deployments x {args.replicas} replicas = {total} demo workers "
+            f"on {os.cpu_count()} CPUs"
+        )
+        print(
+            json.dumps(
+                {
+                    "all_in_squeue_s": round(all_in_squeue, 2),
+                    "all_running_s": round(all_running, 2),
+                    "all_available_s": round(all_available, 2),
+                    "collect_s": round(collect_s, 2),
+                    "listing_ms_empty": {"median": round(empty[0], 1), "p95": round(empty[1], 1)},
+                    f"listing_ms_{full[2]}_jobs": {
+                        "median": round(full[0], 1),
+                        "p95": round(full[1], 1),
+                    },
+                    "raw_squeue_ms": round(squeue_ms, 1),
+                    "operator_cpu_s": round(cpu_s, 1),
+                    "operator_peak_rss_mb": round(peak_mb, 1),
+                }
+            )
+        )
+        print(
+            f"listing with {full[2]} jobs: x{full[0] / empty[0]:.2f} the empty listing; "
+            f"operator CPU {cpu_s / (time.time() - t0) * 100:.0f}% of one core over the run"
+        )
+    finally:
+        if op is not None:
+            for path in op.resources.glob("*.yaml"):
+                path.unlink()
+            try:
+                wait_for(
+                    lambda: not list((op.status_dir / "deployments").glob("*.json")),
+                    120,
+                    "final garbage collection",
+                    0.5,
+                )
+            except TimeoutError as exc:
+                print(f"  {exc}")
+            op.stop()
+        sweep(root, instance)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
