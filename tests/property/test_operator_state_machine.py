@@ -55,6 +55,8 @@ ROUTER_URLS = ("http://127.0.0.1:9", "http://127.0.0.1:10")
 GRACE_S = 5.0
 """drain_grace_s of ``deployment_yaml``."""
 CONVERGENCE_ROUNDS = 60
+MIN_JOB_AGE_S = 300.0
+"""Slurm's default MinJobAge: squeue forgets a finished job this long after it ended."""
 ROUND_S = 20.0
 """Clock advance per convergence round (backoff cap is 100 s, submit timeout 30 s)."""
 
@@ -185,6 +187,8 @@ class OperatorMachine(RuleBasedStateMachine):
         self.history: dict[str, list[Spec]] = {}
         """Every valid spec ever written for each name."""
         self.violations: list[InvariantViolation] = []
+        self.ended_at: dict[str, float] = {}
+        """Job id → when the model first saw it finished (for squeue's MinJobAge)."""
         self.failed = False
         self.crashes = 0
         self.slurm.on_submit = self._on_submit
@@ -454,8 +458,13 @@ class OperatorMachine(RuleBasedStateMachine):
                     self.slurm.jobs[job.job_id] = replace(job, time_left_s=60)
             case "cancels-complete":
                 self.cancels_complete()
-            case "squeue-forgets":
-                self.slurm.forget_finished()
+            case "squeue-forgets":  # what squeue does MinJobAge after a job ended
+                self.slurm.jobs = {
+                    job_id: job
+                    for job_id, job in self.slurm.jobs.items()
+                    if not job.state.is_terminal
+                    or self.clock() - self.ended_at.get(job_id, self.clock()) < MIN_JOB_AGE_S
+                }
             case _:
                 state = JobState(event)
                 job = self.pick(self.live(), index)
@@ -563,6 +572,9 @@ class OperatorMachine(RuleBasedStateMachine):
 
     @invariant()
     def invariants_hold(self) -> None:
+        for job_id, job in self.slurm.jobs.items():
+            if job.state.is_terminal:
+                self.ended_at.setdefault(job_id, self.clock())
         try:
             if self.violations:  # recorded by the Slurm hooks, as they happened
                 raise self.violations[0]

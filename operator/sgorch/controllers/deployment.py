@@ -53,6 +53,10 @@ __all__ = ["DeploymentController"]
 
 _ENDPOINT_POLL_S = 0.5
 """How often a running worker's endpoint file is looked for until it appears."""
+_CANCEL_LISTING_MAX_AGE_S = 60.0
+"""A cancel needs a listing at most this old showing the job live: Slurm forgets a
+finished job MinJobAge (300 s by default) after it ended, and its id may then be given
+to anyone's job (ids restart after a clean slurmctld start)."""
 
 
 @dataclass
@@ -535,11 +539,17 @@ class DeploymentController:
             logger.bind(resource=name, job_id=job_id, worker=url).info("removed from router")
         if job_id in self._cancel_sent:
             return  # already asked; the next listing shows it ending
-        listed = self.ctx.watcher.get(job_id)
-        if listed is None or listed.info.state.is_terminal or listed.tag.deployment != name:
-            # only a job the last listing shows live and tagged ours is ours to cancel:
-            # a remembered id may belong to anyone once Slurm forgot it (ids restart
-            # after a clean slurmctld start)
+        watcher = self.ctx.watcher
+        listed = watcher.get(job_id)
+        age_s = self.ctx.wall_clock() - watcher.listing_started_at
+        if (
+            listed is None
+            or listed.info.state.is_terminal
+            or listed.tag.deployment != name
+            or age_s > _CANCEL_LISTING_MAX_AGE_S
+        ):
+            # only a job a recent listing shows live and tagged ours is ours to cancel:
+            # a remembered id may belong to anyone once Slurm forgot the job
             return
         if job_id not in state.cancelled:
             state.cancelled.append(job_id)

@@ -321,3 +321,48 @@ async def test_a_running_worker_without_its_endpoint_file_is_looked_at_again_soo
     world.endpoint_appears(world.slurm.submits[0])
     await world.converge()
     assert (await world.h.step() or 0) > 0.5, "settled: back to the resync interval"
+
+
+async def test_a_job_slurm_has_forgotten_is_never_cancelled_by_its_old_id(
+    world: World,
+) -> None:
+    """Was: a draining job that ended by itself, and that squeue then forgot, was still
+    scancelled by its remembered id — an id Slurm may have given to anyone since (job
+    ids restart after a clean slurmctld start)."""
+    world.write("web", 2)
+    await world.converge()
+    gone, other = world.slurm.live()
+    for job in (gone, other):
+        world.routers[ROUTER_A].inflight[world.urls[job.job_id]] = 2
+    world.h.delete("web")
+    await world.round()  # both draining: requests in flight, within the grace period
+    assert world.slurm.cancels == []
+    world.slurm.finish(gone.job_id, JobState.FAILED)
+    world.slurm.forget_finished()
+    await world.h.restart()  # the new watcher never saw it end
+    world.clock.advance(10)
+    for _ in range(2):
+        await world.round()
+    assert world.slurm.cancels == [other.job_id]
+    assert world.registered() == set()
+    assert not (world.h.status_dir / "deployments" / "web.json").exists()
+
+
+async def test_a_cancel_waits_for_a_listing_younger_than_slurms_min_job_age(
+    world: World,
+) -> None:
+    """Was: a reconcile on a listing many minutes old (the watcher was backing off after
+    an outage) cancelled a job that had ended and been purged meanwhile, by its id."""
+    world.write("web", 1)
+    await world.h.step()
+    await world.h.step()  # listed: PENDING
+    (job,) = world.slurm.live()
+    world.clock.advance(400)  # no listing for longer than MinJobAge
+    world.slurm.finish(job.job_id, JobState.FAILED)
+    world.slurm.forget_finished()
+    world.write("web", 0)
+    await world.h.store.scan()
+    await world.h.controller.reconcile("web")  # on the old listing
+    assert world.slurm.cancels == []
+    await world.h.step()  # a fresh listing: the job is gone, nothing to cancel
+    assert world.slurm.cancels == [] and world.slurm.live() == []
