@@ -13,9 +13,12 @@ It measures, from writing all the files at once:
   - the operator process's CPU time and peak RSS over the run;
   - collect_s: from deleting every file to every job gone and every status removed.
 
-Workers run on 127.0.0.1 with 2 s readiness/liveness periods (200 workers x 2 probes
-per 2 s is 200 probes/s). Every job is cancelled at the end (garbage collection by the
-operator, then a sweep of anything still carrying this run's tag), the operator stopped.
+The floor first: the same number of demo workers submitted by hand (floor_many.sh, one
+sbatch each) and watched the same way (all in squeue, all RUNNING, all answering
+/health), then cancelled; the ratios compare the two. Workers run on 127.0.0.1 with 2 s
+readiness/liveness periods (200 workers x 2 probes per 2 s is 200 probes/s). Every job
+is cancelled at the end (the floor's by its comment; the operator's by garbage collection, then
+a sweep of anything still carrying this run's tag), and the operator is stopped.
 """
 
 from __future__ import annotations
@@ -25,19 +28,23 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "operator"))
 
-from first_job import Operator, deployment_yaml, sweep, wait_for
+from first_job import Operator, deployment_yaml, sweep, wait_for  # noqa: E402
 
-from sgorch.slurm.cli import CliSlurmClient
+from sgorch.slurm.cli import CliSlurmClient  # noqa: E402
 
 
 def tagged_states(prefix: str) -> list[str]:
@@ -85,6 +92,83 @@ def raw_squeue_ms(samples: int) -> float:
     return statistics.median(times)
 
 
+def job_states(ids: set[str]) -> list[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", "-o", "%i|%T"], capture_output=True, text=True, timeout=30
+    ).stdout
+    rows = [line.partition("|") for line in out.splitlines()]
+    return [state for job_id, _, state in rows if job_id in ids]
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def all_running(ids: set[str], total: int) -> bool:
+    states = job_states(ids)
+    if ended := [state for state in states if state not in ("PENDING", "CONFIGURING", "RUNNING")]:
+        raise RuntimeError(f"floor jobs ended before all ran: {sorted(set(ended))}")
+    return states.count("RUNNING") >= total
+
+
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive ports on 127.0.0.1 that are all free now."""
+    for base in range(20000, 60000 - count, count):
+        with ExitStack() as stack:
+            try:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def jobs_with_comment(comment: str) -> set[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", "-o", "%i|%k"], capture_output=True, text=True, timeout=30
+    ).stdout
+    rows = [line.partition("|") for line in out.splitlines()]
+    return {job_id for job_id, _, tag in rows if tag == comment}
+
+
+def run_floor(total: int, workdir: Path, timeout_s: float) -> dict[str, float]:
+    """The same number of demo workers submitted by hand (floor_many.sh), watched the
+    same way: every job in squeue, RUNNING, and answering /health."""
+    tag = f"sgorch-bench-floor-{os.getpid()}"
+    base = free_port_range(total)
+    ports = range(base, base + total)
+    try:
+        t0 = time.time()
+        out = subprocess.run(
+            [str(HERE / "floor_many.sh"), sys.executable, str(workdir), str(total), tag, str(base)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=True,
+        ).stdout
+        ids = set(out.split())
+        submitted = time.time() - t0
+        wait_for(lambda: all_running(ids, total), timeout_s, "floor RUNNING", 0.2)
+        running = time.time() - t0
+        wait_for(lambda: all(healthy(p) for p in ports), timeout_s, "floor healthy", 0.5)
+        return {
+            "all_in_squeue_s": round(submitted, 2),
+            "all_running_s": round(running, 2),
+            "all_available_s": round(time.time() - t0, 2),
+        }
+    finally:  # by the run's own comment: whatever was submitted, even if sbatch failed
+        ours = jobs_with_comment(tag)
+        if ours:
+            subprocess.run(["scancel", *sorted(ours)], timeout=120, check=False)
+            wait_for(lambda: "RUNNING" not in job_states(ours), 120, "floor jobs to end", 0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deployments", type=int, default=20)
@@ -100,11 +184,12 @@ def main() -> None:
     names = [f"conc{i:02d}" for i in range(args.deployments)]
     op: Operator | None = None
     try:
+        floor = run_floor(total, root / "floor", args.timeout)
         op = Operator(root / "op", "cli", instance)
         empty = asyncio.run(listing_latency_ms(prefix, 10))
         t0 = time.time()
         for name in names:
-            op.write(name, deployment_yaml(name, args.replicas, probe_period_s=0.5))
+            op.write(name, deployment_yaml(name, args.replicas, 0.5, steady_period_s=2.0))
         wait_for(lambda: len(tagged_states(prefix)) >= total, args.timeout, "all jobs", 0.2)
         all_in_squeue = time.time() - t0
         wait_for(
@@ -140,6 +225,16 @@ def main() -> None:
         print(
             f"{args.deployments} Deployments x {args.replicas} replicas = {total} demo workers "
             f"on {os.cpu_count()} CPUs"
+        )
+        print(f"floor (sbatch by hand): {json.dumps(floor)}")
+        ours = {
+            "all_in_squeue_s": round(all_in_squeue, 2),
+            "all_running_s": round(all_running, 2),
+            "all_available_s": round(all_available, 2),
+        }
+        print(
+            "operator vs floor: "
+            + ", ".join(f"{k} x{ours[k] / floor[k]:.2f}" for k in ours if floor[k] > 0)
         )
         print(
             json.dumps(

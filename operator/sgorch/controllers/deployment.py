@@ -51,7 +51,7 @@ from sgorch.store import AttemptRecord, DeploymentState, KnownJob, ResourceKey, 
 
 __all__ = ["DeploymentController"]
 
-_ENDPOINT_POLL_S = 0.5
+_ENDPOINT_POLL_S = 0.2
 """How often a running worker's endpoint file is looked for until it appears."""
 _CANCEL_LISTING_MAX_AGE_S = 60.0
 """A cancel needs a listing at most this old showing the job live: Slurm forgets a

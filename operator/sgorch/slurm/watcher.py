@@ -54,6 +54,7 @@ class JobWatcher:
         interval_s: float = 5.0,
         fast_interval_s: float = 1.0,
         fast_window_s: float = 30.0,
+        first_fast_s: float = 0.25,
         max_backoff_s: float = 60.0,
         remember_terminal_s: float = 3600.0,
         wall_clock: Callable[[], float] = time.time,
@@ -63,6 +64,7 @@ class JobWatcher:
         self.interval_s = interval_s
         self.fast_interval_s = fast_interval_s
         self.fast_window_s = fast_window_s
+        self.first_fast_s = first_fast_s
         self.max_backoff_s = max_backoff_s
         self.remember_terminal_s = remember_terminal_s
         self._wall = wall_clock
@@ -73,6 +75,7 @@ class JobWatcher:
         self._terminal_seen: dict[JobId, float] = {}
         self._listeners: list[Listener] = []
         self._fast_until = 0.0
+        self._fast_since = 0.0
         self._poke = anyio.Event()
         self.listing_started_at: float = 0.0
         """Wall-clock start of the last successful listing (0: none yet)."""
@@ -93,8 +96,13 @@ class JobWatcher:
         return self._jobs.get(JobId(job_id))
 
     def submitted(self) -> None:
-        """A job was just submitted: poll quickly for a while to see it start."""
-        self._fast_until = time.monotonic() + self.fast_window_s
+        """A job was just submitted: poll quickly for a while to see it start, the
+        first polls quickest (a job on an idle cluster starts within a fraction of a
+        second; one held in the queue is seen at ``fast_interval_s`` after that)."""
+        now = time.monotonic()
+        if now >= self._fast_until:  # a burst of submits ramps once, not per submit
+            self._fast_since = now
+        self._fast_until = now + self.fast_window_s
         self._poke.set()
 
     def poke(self) -> None:
@@ -157,8 +165,9 @@ class JobWatcher:
     def _next_delay_s(self, failures: int) -> float:
         if failures:
             return float(min(self.max_backoff_s, self.interval_s * 2 ** min(failures - 1, 10)))
-        if time.monotonic() < self._fast_until:
-            return self.fast_interval_s
+        now = time.monotonic()
+        if now < self._fast_until:  # 0.25, 0.25, 0.5, 1, 1, ... s after the first submit
+            return min(self.fast_interval_s, max(self.first_fast_s, now - self._fast_since))
         return self.interval_s
 
     async def run(self) -> None:

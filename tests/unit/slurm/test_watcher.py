@@ -109,8 +109,18 @@ def test_polls_fast_after_a_submit_and_back_off_while_failing() -> None:
     watcher = JobWatcher(FakeSlurm(), PREFIX, interval_s=5, fast_interval_s=1, max_backoff_s=40)
     assert watcher._next_delay_s(0) == 5
     watcher.submitted()
+    assert watcher._next_delay_s(0) == 0.25, "the first polls after a submit are quickest"
+    watcher._fast_since -= 0.6
+    assert 0.6 <= watcher._next_delay_s(0) < 1
+    watcher.submitted()  # a burst of submits does not restart the ramp
+    assert 0.6 <= watcher._next_delay_s(0) < 1
+    watcher._fast_since -= 10
     assert watcher._next_delay_s(0) == 1
     assert [watcher._next_delay_s(n) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 40]
+    watcher._fast_until -= 60  # the fast window is over
+    assert watcher._next_delay_s(0) == 5
+    watcher.submitted()  # a later submit ramps again
+    assert watcher._next_delay_s(0) == 0.25
 
 
 async def test_run_polls_again_as_soon_as_it_is_poked() -> None:
