@@ -53,6 +53,9 @@ class FakeSlurm:
     """One-shot: raise ``OperatorCrash`` at this point of the next matching call."""
     sticky_cancel: bool = False
     """Running jobs take their time to end after a cancel (COMPLETING until ``complete``)."""
+    excludes_nodes: bool = True
+    """What ``can_exclude_nodes`` answers; False also rejects submissions that exclude
+    nodes, as slurmrestd v0.0.38 does."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
     def _check(self, call: str) -> None:
@@ -70,6 +73,8 @@ class FakeSlurm:
         self._maybe_crash("submit", "before")
         if self.reject_with:
             raise SlurmRejected(self.reject_with)
+        if request.options.exclude and not self.excludes_nodes:
+            raise SlurmRejected("this Slurm access cannot exclude nodes")
         if self.drop_submission:
             raise SlurmUnavailable("sbatch timed out", delay_s=0.1)
         job_id = str(next(self._ids))
@@ -109,6 +114,9 @@ class FakeSlurm:
 
     async def ping(self) -> None:
         self._check("ping")
+
+    async def can_exclude_nodes(self) -> bool:
+        return self.excludes_nodes
 
     async def aclose(self) -> None:
         return None

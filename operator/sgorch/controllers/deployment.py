@@ -599,6 +599,15 @@ class DeploymentController:
         log_dir = self._log_dir(deployment)
         now = self.ctx.wall_clock()
         exclude = tuple(sorted(n for n, until in state.quarantine.items() if until > now))
+        if exclude and not await self.ctx.slurm.can_exclude_nodes():
+            message = (
+                f"node(s) {', '.join(exclude)} quarantined after repeated failures, but "
+                f"--slurm {self.ctx.slurm.name} cannot exclude nodes: new jobs may land "
+                "there again (the Slurm CLI and slurmrestd of Slurm 23.02+ can)"
+            )
+            logger.bind(resource=name).warning(message)
+            self._note(name, "Warning", "QuarantineNotEnforced", message)
+            exclude = ()
         requests = {}
         for slot in plan.submit:
             tag = OwnerTag(self.ctx.instance, name, slot, template)

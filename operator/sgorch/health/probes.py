@@ -147,6 +147,8 @@ class _Worker:
     spec: HealthSpec
     tracker: ProbeTracker
     cancel_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    ended: anyio.Event = field(default_factory=anyio.Event)
+    """Set when the worker's probe loop has returned (cancelled or not)."""
 
 
 class ProbeManager:
@@ -171,6 +173,7 @@ class ProbeManager:
             trust_env=False, limits=httpx.Limits(max_connections=max_concurrency)
         )
         self._workers: dict[str, _Worker] = {}
+        self._closed = False
 
     def health(self, worker_key: str) -> WorkerHealth | None:
         worker = self._workers.get(worker_key)
@@ -185,7 +188,7 @@ class ProbeManager:
         only the readiness and liveness thresholds take it out of service, as they would
         have without the restart."""
         current = self._workers.get(worker_key)
-        if current is not None and current.url == url and current.spec == spec:
+        if self._closed or (current is not None and current.url == url and current.spec == spec):
             return
         if current is not None:
             current.cancel_scope.cancel()
@@ -194,7 +197,7 @@ class ProbeManager:
             tracker.phase, tracker.ready, tracker.message = ProbePhase.RUNNING, True, "ready"
         worker = _Worker(url, spec, tracker)
         self._workers[worker_key] = worker
-        self._tg.start_soon(self._loop, worker_key, owner, worker)
+        self._tg.start_soon(self._loop, owner, worker)
 
     def forget(self, worker_key: str) -> None:
         worker = self._workers.pop(worker_key, None)
@@ -205,8 +208,15 @@ class ProbeManager:
         return set(self._workers)
 
     async def aclose(self) -> None:
+        """Stop every probe loop, wait until they have returned (a loop that was about
+        to resume must not reach the closed client), then close the client."""
+        self._closed = True
+        workers = list(self._workers.values())
         for key in list(self._workers):
             self.forget(key)
+        with anyio.move_on_after(10):
+            for worker in workers:
+                await worker.ended.wait()
         await self._client.aclose()
 
     def _headers(self, spec: HealthSpec) -> dict[str, str]:
@@ -228,7 +238,13 @@ class ProbeManager:
         self._metrics.observe_probe(owner, kind, ok, time.monotonic() - started)
         return ok, detail
 
-    async def _loop(self, key: str, owner: str, worker: _Worker) -> None:
+    async def _loop(self, owner: str, worker: _Worker) -> None:
+        try:
+            await self._run_probes(owner, worker)
+        finally:
+            worker.ended.set()
+
+    async def _run_probes(self, owner: str, worker: _Worker) -> None:
         spec = worker.spec
         log = logger.bind(resource=owner, worker=worker.url)
         with worker.cancel_scope:

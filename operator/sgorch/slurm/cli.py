@@ -232,6 +232,9 @@ class CliSlurmClient:
             return
         raise translate_failure("scancel", result.returncode, result.stderr)
 
+    async def can_exclude_nodes(self) -> bool:
+        return True
+
     async def ping(self) -> None:
         argv = [self._resolve(self._scontrol), "ping"]
         env = render_base_environment(os.environ, self.env)

@@ -544,6 +544,9 @@ class LocalExecutor:
     async def ping(self) -> None:
         await self._call(lambda: None)
 
+    async def can_exclude_nodes(self) -> bool:
+        return False  # one node: this machine
+
     async def aclose(self) -> None:
         """Stop the scheduler and release the state directory. Running jobs keep running,
         as Slurm jobs do when the operator stops; the next executor adopts them."""

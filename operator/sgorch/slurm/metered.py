@@ -34,5 +34,8 @@ class MeteredSlurmClient:
         with self._metrics.slurm_call("ping", self.name):
             await self.inner.ping()
 
+    async def can_exclude_nodes(self) -> bool:
+        return await self.inner.can_exclude_nodes()
+
     async def aclose(self) -> None:
         await self.inner.aclose()

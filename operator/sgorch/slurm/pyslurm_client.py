@@ -299,6 +299,9 @@ class PySlurmClient:
     async def ping(self) -> None:
         await self._call("ping", what="ping")
 
+    async def can_exclude_nodes(self) -> bool:
+        return True
+
     async def aclose(self) -> None:
         async with self._lock:
             await self._discard_worker(kill=False)

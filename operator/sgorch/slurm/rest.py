@@ -658,6 +658,9 @@ class RestSlurmClient:
             raise SlurmRejected(message)
         raise SlurmUnavailable(message)
 
+    async def can_exclude_nodes(self) -> bool:
+        return (await self.api_version()).excludes_nodes
+
     async def ping(self) -> None:
         version = await self.api_version()
         answer = await self._request("GET", f"{version.prefix}/ping", what="ping")

@@ -231,6 +231,11 @@ class SlurmClient(Protocol):
         """Return when the controller answers; raise ``SlurmUnavailable`` otherwise."""
         ...
 
+    async def can_exclude_nodes(self) -> bool:
+        """Whether ``SbatchOptions.exclude`` reaches the scheduler (node quarantine
+        relies on it)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections, worker processes and files."""
         ...

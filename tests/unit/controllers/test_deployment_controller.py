@@ -319,3 +319,61 @@ async def test_events_tell_the_story_of_a_replacement(h: Harness) -> None:
     h.delete("web")
     await h.until(lambda: not (h.status_dir / "deployments" / "web.json").exists())
     assert read_events(h.status_dir, "Deployment", "web") == []
+
+
+async def fail_on(h: Harness, node: str, times: int) -> None:
+    """The slot's job starts on ``node`` and fails there, ``times`` times in a row; each
+    time the controller waits out its backoff and submits a replacement."""
+    for _ in range(times):
+        await h.step()
+        job = h.slurm.submits[-1]
+        h.slurm.start(job, node=node)
+        await h.step()
+        h.slurm.finish(job, JobState.FAILED, 1)
+        submitted = len(h.slurm.submits)
+        for _ in range(100):  # the backoff cap is 100 s
+            h.clock.advance(5)
+            await h.step()
+            if len(h.slurm.submits) > submitted:
+                break
+        else:
+            raise AssertionError(f"no replacement after 500 s: {h.status()['status']}")
+
+
+@harnessed
+async def test_a_node_that_keeps_failing_jobs_is_excluded_until_its_cooldown_ends(
+    h: Harness,
+) -> None:
+    h.write("web", deployment_yaml(replicas=1))  # threshold 3, cooldown 600 s
+    await fail_on(h, "bad1", 2)
+    assert h.slurm.requests[h.slurm.submits[-1]].options.exclude == ()
+    await fail_on(h, "bad1", 1)
+    assert h.slurm.requests[h.slurm.submits[-1]].options.exclude == ("bad1",)
+    await fail_on(h, "good2", 1)  # another node's failure keeps the quarantine
+    assert h.slurm.requests[h.slurm.submits[-1]].options.exclude == ("bad1",)
+    h.clock.advance(600)
+    await fail_on(h, "good2", 1)
+    assert h.slurm.requests[h.slurm.submits[-1]].options.exclude == ()
+
+
+@harnessed
+async def test_a_quarantine_slurm_cannot_enforce_is_reported_and_submitting_goes_on(
+    h: Harness,
+) -> None:
+    """slurmrestd v0.0.38 (Slurm 22.05) cannot exclude nodes: the replacement is
+    submitted without the exclusion, and an event says so (it was a rejection that
+    stopped the Deployment)."""
+    from sgorch.status.events import read_events
+
+    h.slurm.excludes_nodes = False
+    h.write("web", deployment_yaml(replicas=1))
+    await fail_on(h, "bad1", 3)
+    assert h.slurm.requests[h.slurm.submits[-1]].options.exclude == ()
+    (event,) = [
+        e
+        for e in read_events(h.status_dir, "Deployment", "web")
+        if e.reason == "QuarantineNotEnforced"
+    ]
+    assert event.type == "Warning" and "bad1" in event.message and "fake" in event.message
+    assert h.condition("Invalid")["status"] == "False"
+    await converge(h, 1)

@@ -355,6 +355,18 @@ async def test_a_failed_cancel_is_unavailable_or_rejected(
         await client.cancel(JobId("42"))
 
 
+@pytest.mark.parametrize(("minor", "excludes"), [(38, False), (39, True), (44, True)])
+async def test_node_exclusion_is_announced_only_by_versions_that_carry_it(
+    minor: int, excludes: bool
+) -> None:
+    rest = RestSlurmClient(
+        "http://h:1", transport=httpx.MockTransport(ScriptedRestd(versions=(minor,)).handle)
+    )
+
+    assert await rest.can_exclude_nodes() is excludes
+    await rest.aclose()
+
+
 async def test_ping_accepts_a_v0_0_40_answer_from_a_responding_controller() -> None:
     restd = ScriptedRestd(versions=(40,))
     pinged = {"pings": [{"hostname": "ctl", "pinged": "UP", "responding": True}], "errors": []}
