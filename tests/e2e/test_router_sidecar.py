@@ -16,6 +16,7 @@ import pytest
 
 from e2e.operator import Operator, condition, demo_deployment
 from fakes.harness import free_port
+from sgorch.status.events import read_events
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +102,17 @@ def test_router_sidecar_serves_is_restarted_and_repopulated(tmp_path: Path) -> N
         op.wait(restarted, timeout_s=60, what="sidecar restarted and repopulated")
         assert chat(port) == "echo: hi"
 
+        def story() -> list[str]:
+            return [e.reason for e in read_events(op.status_dir, "Router", "main")]
+
+        op.wait(lambda: story().count("Ready") == 2, what="the router's events")
+        # NotReady too if a health check ran between the kill and the exit's notice
+        told = [reason for reason in story() if reason != "NotReady"]
+        assert told == ["Started", "Ready", "Exited", "Started", "Ready"]
+        events = read_events(op.status_dir, "Router", "main")
+        (exited,) = [e for e in events if e.reason == "Exited"]
+        assert exited.type == "Warning" and "status -9" in exited.message
+
         # no secret in status, events, logs, scripts or any process's argv
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         texts = [ps, op.log()]
@@ -121,4 +133,5 @@ def test_router_sidecar_serves_is_restarted_and_repopulated(tmp_path: Path) -> N
             lambda: op.status("chat") is None and op.status("main", "routers") is None,
             what="cleanup",
         )
+        assert read_events(op.status_dir, "Router", "main") == []
         assert op.stop() == 0

@@ -36,6 +36,7 @@ from sgorch.resources.status import (
 )
 from sgorch.router.config import RouterConfig
 from sgorch.status import set_condition
+from sgorch.status.events import EventType
 from sgorch.store import ResourceKey
 
 __all__ = ["RouterController", "render_router_config"]
@@ -124,6 +125,8 @@ class RouterController:
         if entry is None:
             await self._stop(name)
             await self.ctx.status.remove("Router", name)
+            if self.ctx.events is not None:
+                await self.ctx.events.remove("Router", name)
             self._conditions.pop(name, None)
             return None
         if not isinstance(entry.resource, Router):
@@ -147,13 +150,21 @@ class RouterController:
         sidecar = self._sidecars.get(name)
         if sidecar is not None and sidecar.config_hash != config_hash:
             logger.bind(resource=name, kind="Router").info("configuration changed: restarting")
+            await self._event(name, "Normal", "ConfigChanged", "configuration changed: restarting")
             await self._stop(name)
             sidecar = None
         if sidecar is None:
             await anyio.to_thread.run_sync(self._prepare, name, text)
             sidecar = self._sidecars[name] = _Sidecar(config_hash)
             self._tg.start_soon(self._supervise, name, sidecar)
-        sidecar.healthy = await self._healthy(router)
+        healthy = await self._healthy(router)
+        if healthy != sidecar.healthy:
+            url = managed_router_url(router)
+            if healthy:
+                await self._event(name, "Normal", "Ready", f"answers {url}/healthz")
+            elif sidecar.process is not None:  # an exit is reported by _supervise
+                await self._event(name, "Warning", "NotReady", f"{url}/healthz does not answer")
+        sidecar.healthy = healthy
         await self._write_status(name, entry.generation, router, sidecar, entry.error)
         return 2.0 if not sidecar.healthy else self.ctx.resync_s
 
@@ -200,6 +211,7 @@ class RouterController:
                 sidecar.started_at = datetime.now(UTC)
                 await anyio.Path(self._dir / f"{name}.pid").write_text(str(process.pid))
                 log.info("router sidecar started (pid {}), log {}", process.pid, log_path)
+                await self._event(name, "Normal", "Started", f"sidecar started (pid {process.pid})")
                 self._notify(name)
                 try:
                     code = await process.wait()
@@ -218,7 +230,17 @@ class RouterController:
                     backoff,
                     log_path,
                 )
+                await self._event(
+                    name,
+                    "Warning",
+                    "Exited",
+                    f"sidecar {sidecar.last_exit}; restarting in {backoff:.1f}s (log {log_path})",
+                )
                 self._notify(name)
+
+    async def _event(self, name: str, type_: EventType, reason: str, message: str) -> None:
+        if self.ctx.events is not None:
+            await self.ctx.events.record("Router", name, type_, reason, message)
 
     def _notify(self, name: str) -> None:
         if self._on_change is not None:
