@@ -1,8 +1,9 @@
 """Batch scripts and job requests for a Deployment's slot, as pure functions.
 
-The script picks a free port on its node, writes an endpoint file (host, port, job id,
-start time) atomically into ``LOG_DIR/endpoints/JOBID.json``, runs the pre-commands,
-activates the venv, then ``exec``s the engine so that Slurm's signals reach it. The
+The script picks a free port on its node (20000-29999, starting at the job id), writes
+an endpoint file (host, port, job id, start time) atomically into
+``LOG_DIR/endpoints/JOBID.json``, runs the pre-commands, activates the venv, then
+``exec``s the engine so that Slurm's signals reach it. The
 operator reads the endpoint file: no port guessing, no log scraping. Secrets never
 appear here: the job inherits them from the submission's environment.
 """
@@ -36,21 +37,32 @@ __all__ = [
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _PLACEHOLDER = re.compile(r"(\{PORT\}|\{HOST\})")
 
-_PICK_PORT = r"""sgorch_pick_port() {
+_PICK_PORT = r"""# Ports 20000-29999: below Linux's ephemeral range (32768+), so none of the
+# engine's own outgoing connections can take the port before it binds it (after
+# loading its model); the search starts at the job id, so jobs on a node start apart.
+sgorch_port_free() {
   if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("", 0))
-print(s.getsockname()[1]); s.close()'
-    return
+    python3 -c 'import socket, sys
+s = socket.socket()
+try:
+    s.bind(("", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
   fi
-  local port
-  for _ in $(seq 1 200); do
-    port=$(( (RANDOM % 20000) + 30000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+}
+sgorch_pick_port() {
+  local first=20000 span=10000 port tries
+  port=$(( first + ${SLURM_JOB_ID:-$$} % span ))
+  for ((tries = 0; tries < 500; tries++)); do
+    if sgorch_port_free "${port}"; then
       echo "${port}"
       return
     fi
+    port=$(( first + (port - first + 1) % span ))
   done
-  echo "sgorch: no free port found" >&2
+  echo "sgorch: no free port in ${first}-$(( first + span - 1 ))" >&2
   return 1
 }"""
 

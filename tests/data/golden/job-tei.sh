@@ -22,21 +22,32 @@
 # Rendered by the operator; secrets reach the job through its environment only.
 set -eo pipefail
 
-sgorch_pick_port() {
+# Ports 20000-29999: below Linux's ephemeral range (32768+), so none of the
+# engine's own outgoing connections can take the port before it binds it (after
+# loading its model); the search starts at the job id, so jobs on a node start apart.
+sgorch_port_free() {
   if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("", 0))
-print(s.getsockname()[1]); s.close()'
-    return
+    python3 -c 'import socket, sys
+s = socket.socket()
+try:
+    s.bind(("", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
   fi
-  local port
-  for _ in $(seq 1 200); do
-    port=$(( (RANDOM % 20000) + 30000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+}
+sgorch_pick_port() {
+  local first=20000 span=10000 port tries
+  port=$(( first + ${SLURM_JOB_ID:-$$} % span ))
+  for ((tries = 0; tries < 500; tries++)); do
+    if sgorch_port_free "${port}"; then
       echo "${port}"
       return
     fi
+    port=$(( first + (port - first + 1) % span ))
   done
-  echo "sgorch: no free port found" >&2
+  echo "sgorch: no free port in ${first}-$(( first + span - 1 ))" >&2
   return 1
 }
 

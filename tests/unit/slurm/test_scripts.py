@@ -148,3 +148,34 @@ def test_script_writes_endpoint_file_and_execs_engine_with_placeholders_filled(
     argv = json.loads(result.stdout)
     assert argv == [f"--port={endpoint['port']}", "127.0.0.1", "a b", "$HOME", ""]
     assert not list((tmp_path / "endpoints").glob(".*")), "no temp file left behind"
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")
+def test_the_port_is_picked_below_the_ephemeral_range_from_the_job_id_past_taken_ones(
+    tmp_path: Path,
+) -> None:
+    """Job 4242 starts at port 24242 and takes the next one when that is bound: jobs on
+    one node start apart, and no outgoing connection (ephemeral ports are 32768+) can
+    take the port while the engine loads its model."""
+    import json
+    import socket
+
+    printer = ["python3", "-c", "print({PORT})"]
+    deployment = make({"type": "command", "command": printer})
+    script = render_job_script(deployment, 0, OwnerTag("t", "llm", 0, "h"), tmp_path)
+    with socket.socket() as probe_a, socket.socket() as probe_b:
+        try:  # both must be free on this machine for the test to say anything
+            probe_a.bind(("", 24242))
+            probe_b.bind(("", 24243))
+        except OSError:
+            pytest.skip("port 24242 or 24243 is in use on this machine")
+    first = run_script(script, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "24242"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 24242))
+        taken.listen()
+        second = run_script(script, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "24243"
+    assert json.loads((tmp_path / "endpoints" / "4242.json").read_text())["port"] == 24243
