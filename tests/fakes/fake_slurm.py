@@ -53,6 +53,9 @@ class FakeSlurm:
     """One-shot: raise ``OperatorCrash`` at this point of the next matching call."""
     sticky_cancel: bool = False
     """Running jobs take their time to end after a cancel (COMPLETING until ``complete``)."""
+    partition_nodes: frozenset[str] | None = None
+    """The nodes jobs may run on, if known: a submission excluding all of them is
+    refused, as sbatch refuses it."""
     excludes_nodes: bool = True
     """What ``can_exclude_nodes`` answers; False also rejects submissions that exclude
     nodes, as slurmrestd v0.0.38 does."""
@@ -75,6 +78,10 @@ class FakeSlurm:
             raise SlurmRejected(self.reject_with)
         if request.options.exclude and not self.excludes_nodes:
             raise SlurmRejected("this Slurm access cannot exclude nodes")
+        if self.partition_nodes is not None and self.partition_nodes <= set(
+            request.options.exclude
+        ):
+            raise SlurmRejected("Requested node configuration is not available")
         if self.drop_submission:
             raise SlurmUnavailable("sbatch timed out", delay_s=0.1)
         job_id = str(next(self._ids))

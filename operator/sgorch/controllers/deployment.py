@@ -636,6 +636,17 @@ class DeploymentController:
                         job_id = await self.ctx.slurm.submit(requests[slot])
                 except SlurmRejected as exc:
                     state.attempts.pop(slot, None)
+                    if exclude:  # perhaps refused for excluding every node it may use
+                        if state.quarantine:
+                            state.quarantine.clear()
+                            message = (
+                                f"Slurm refused a job excluding quarantined node(s) "
+                                f"{', '.join(exclude)} ({exc}); the quarantine is lifted "
+                                "and the job submitted again without it"
+                            )
+                            logger.bind(resource=name).warning(message)
+                            self._note(name, "Warning", "QuarantineLifted", message)
+                        return
                     state.rejected = {spec_hash: f"Slurm rejected the job: {exc}"}
                     self.ctx.metrics.job_submitted(name, "rejected", self.ctx.wall_clock())
                     logger.bind(resource=name).error("Slurm rejected slot {}: {}", slot, exc)

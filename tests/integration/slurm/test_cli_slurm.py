@@ -4,6 +4,7 @@ directory, and a listing that stays one fast call however many jobs there are.""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -103,6 +104,26 @@ async def test_an_unknown_partition_is_rejected_with_slurms_message(submitted: S
         stdout_path=request.stdout_path,
     )
     with pytest.raises(SlurmRejected, match="Invalid partition name specified"):
+        await submitted.submit(bad)
+
+
+async def test_a_job_excluding_every_node_is_rejected(submitted: Submitted) -> None:
+    """What the Deployment controller meets when a quarantine covers every node of the
+    partition: it lifts the quarantine rather than take this for a bad spec."""
+    nodes = subprocess.run(
+        ["sinfo", "-h", "-o", "%n"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.split()
+    request = submitted.request("true")
+    exclude = ",".join(sorted(set(nodes)))
+    bad = JobRequest(
+        name=request.name,
+        script=request.script.replace("set -eu", f"#SBATCH --exclude={exclude}\nset -eu"),
+        comment=request.comment,
+        options=SbatchOptions(exclude=tuple(sorted(set(nodes)))),
+        working_dir=request.working_dir,
+        stdout_path=request.stdout_path,
+    )
+    with pytest.raises(SlurmRejected, match="Requested node configuration is not available"):
         await submitted.submit(bad)
 
 

@@ -377,3 +377,22 @@ async def test_a_quarantine_slurm_cannot_enforce_is_reported_and_submitting_goes
     assert event.type == "Warning" and "bad1" in event.message and "fake" in event.message
     assert h.condition("Invalid")["status"] == "False"
     await converge(h, 1)
+
+
+@harnessed
+async def test_a_quarantine_of_every_node_is_lifted_instead_of_stopping_the_deployment(
+    h: Harness,
+) -> None:
+    """Was: on a one-node partition, sbatch refuses a job excluding that node ("Requested
+    node configuration is not available"), and the rejection marked the spec as refused:
+    no job was submitted again until the spec changed, long after the cooldown."""
+    from sgorch.status.events import read_events
+
+    h.slurm.partition_nodes = frozenset({"only1"})
+    h.write("web", deployment_yaml(replicas=1))
+    await fail_on(h, "only1", 3)
+    assert h.slurm.requests[h.slurm.submits[-1]].options.exclude == ()
+    reasons = [e.reason for e in read_events(h.status_dir, "Deployment", "web")]
+    assert "QuarantineLifted" in reasons and "SubmitRejected" not in reasons
+    assert h.condition("Invalid")["status"] == "False"
+    await converge(h, 1)
