@@ -42,20 +42,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "operator"))
 
-from first_job import Operator, deployment_yaml, sweep, wait_for  # noqa: E402
+from first_job import (  # noqa: E402
+    Operator,
+    deployment_yaml,
+    squeue_rows,
+    squeue_tagged,
+    sweep,
+    wait_for,
+)
 
 from sgorch.slurm.cli import CliSlurmClient  # noqa: E402
-
-
-def tagged_states(prefix: str) -> list[str]:
-    out = subprocess.run(
-        ["squeue", "-h", "--states=all", "-o", "%T|%k"], capture_output=True, text=True, timeout=30
-    ).stdout
-    return [
-        line.split("|", 1)[0]
-        for line in out.splitlines()
-        if line.partition("|")[2].startswith(prefix)
-    ]
 
 
 def process_usage(pid: int) -> tuple[float, float]:
@@ -92,20 +88,16 @@ def raw_squeue_ms(samples: int) -> float:
     return statistics.median(times)
 
 
-def job_states(ids: set[str]) -> list[str]:
-    out = subprocess.run(
-        ["squeue", "-h", "--states=all", "-o", "%i|%T"], capture_output=True, text=True, timeout=30
-    ).stdout
-    rows = [line.partition("|") for line in out.splitlines()]
-    return [state for job_id, _, state in rows if job_id in ids]
-
-
 def healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def job_states(ids: set[str]) -> list[str]:
+    return [state for job_id, state, _ in squeue_rows() if job_id in ids]
 
 
 def all_running(ids: set[str], total: int) -> bool:
@@ -127,14 +119,6 @@ def free_port_range(count: int) -> int:
                 continue
             return base
     raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
-
-
-def jobs_with_comment(comment: str) -> set[str]:
-    out = subprocess.run(
-        ["squeue", "-h", "--states=all", "-o", "%i|%k"], capture_output=True, text=True, timeout=30
-    ).stdout
-    rows = [line.partition("|") for line in out.splitlines()]
-    return {job_id for job_id, _, tag in rows if tag == comment}
 
 
 def run_floor(total: int, workdir: Path, timeout_s: float) -> dict[str, float]:
@@ -163,7 +147,7 @@ def run_floor(total: int, workdir: Path, timeout_s: float) -> dict[str, float]:
             "all_available_s": round(time.time() - t0, 2),
         }
     finally:  # by the run's own comment: whatever was submitted, even if sbatch failed
-        ours = jobs_with_comment(tag)
+        ours = {job_id for job_id, _, comment in squeue_rows() if comment == tag}
         if ours:
             subprocess.run(["scancel", *sorted(ours)], timeout=120, check=False)
             wait_for(lambda: "RUNNING" not in job_states(ours), 120, "floor jobs to end", 0.5)
@@ -190,10 +174,10 @@ def main() -> None:
         t0 = time.time()
         for name in names:
             op.write(name, deployment_yaml(name, args.replicas, 0.5, steady_period_s=2.0))
-        wait_for(lambda: len(tagged_states(prefix)) >= total, args.timeout, "all jobs", 0.2)
+        wait_for(lambda: len(squeue_tagged(prefix)) >= total, args.timeout, "all jobs", 0.2)
         all_in_squeue = time.time() - t0
         wait_for(
-            lambda: tagged_states(prefix).count("RUNNING") >= total,
+            lambda: squeue_tagged(prefix).count("RUNNING") >= total,
             args.timeout,
             "all jobs RUNNING",
             0.2,
@@ -215,7 +199,7 @@ def main() -> None:
         wait_for(
             lambda: (
                 not any((op.status_dir / "deployments" / f"{n}.json").exists() for n in names)
-                and "RUNNING" not in tagged_states(prefix)
+                and "RUNNING" not in squeue_tagged(prefix)
             ),
             args.timeout,
             "garbage collection",

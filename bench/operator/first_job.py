@@ -179,30 +179,25 @@ class Operator:
                 self.process.wait()
 
 
+def squeue_rows(states: str | None = "all") -> list[tuple[str, str, str]]:
+    """(job id, state, comment) of every job ``squeue --states=STATES`` shows (None:
+    squeue's default, the live ones)."""
+    argv = ["squeue", "-h", "-o", "%i|%T|%k"] + ([f"--states={states}"] if states else [])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
+    rows = (line.split("|", 2) for line in out.splitlines())
+    return [(row[0], row[1], row[2]) for row in rows if len(row) == 3]
+
+
 def squeue_tagged(prefix: str) -> list[str]:
     """The states of the jobs whose comment starts with ``prefix``."""
-    out = subprocess.run(
-        ["squeue", "-h", "--states=all", "-o", "%T|%k"], capture_output=True, text=True, timeout=30
-    )
-    return [
-        line.split("|", 1)[0]
-        for line in out.stdout.splitlines()
-        if "|" in line and line.split("|", 1)[1].startswith(prefix)
-    ]
+    return [state for _, state, comment in squeue_rows() if comment.startswith(prefix)]
 
 
 def sweep(root: Path, instance: str | None) -> None:
     """Remove whatever of this run may still run: tagged jobs, processes from ``root``."""
     if instance is not None and shutil.which("squeue"):
         prefix = f"sgorch:v1;instance={instance};"
-        live = subprocess.run(
-            ["squeue", "-h", "-o", "%i|%k"], capture_output=True, text=True, timeout=30
-        ).stdout
-        ids = [
-            line.split("|", 1)[0]
-            for line in live.splitlines()
-            if "|" in line and line.split("|", 1)[1].startswith(prefix)
-        ]
+        ids = [job_id for job_id, _, comment in squeue_rows(None) if comment.startswith(prefix)]
         if ids:
             print(f"  sweep: scancel {len(ids)} leftover job(s)")
             subprocess.run(["scancel", *ids], timeout=60, check=False)

@@ -166,6 +166,11 @@ class DeploymentController:
         """Queue an event (built from non-secret data only) for the end of the step."""
         self._events.append((name, type_, reason, message))
 
+    def _warn(self, name: str, reason: str, message: str) -> None:
+        """Log a warning and queue the same words as a Warning event."""
+        logger.bind(resource=name).warning(message)
+        self._note(name, "Warning", reason, message)
+
     async def _flush_events(self) -> None:
         events, self._events = self._events, []
         if self.ctx.events is None:
@@ -600,13 +605,13 @@ class DeploymentController:
         now = self.ctx.wall_clock()
         exclude = tuple(sorted(n for n, until in state.quarantine.items() if until > now))
         if exclude and not await self.ctx.slurm.can_exclude_nodes():
-            message = (
+            self._warn(
+                name,
+                "QuarantineNotEnforced",
                 f"node(s) {', '.join(exclude)} quarantined after repeated failures, but "
                 f"--slurm {self.ctx.slurm.name} cannot exclude nodes: new jobs may land "
-                "there again (the Slurm CLI and slurmrestd of Slurm 23.02+ can)"
+                "there again (the Slurm CLI and slurmrestd of Slurm 23.02+ can)",
             )
-            logger.bind(resource=name).warning(message)
-            self._note(name, "Warning", "QuarantineNotEnforced", message)
             exclude = ()
         requests = {}
         for slot in plan.submit:
@@ -639,13 +644,13 @@ class DeploymentController:
                     if exclude:  # perhaps refused for excluding every node it may use
                         if state.quarantine:
                             state.quarantine.clear()
-                            message = (
+                            self._warn(
+                                name,
+                                "QuarantineLifted",
                                 f"Slurm refused a job excluding quarantined node(s) "
                                 f"{', '.join(exclude)} ({exc}); the quarantine is lifted "
-                                "and the job submitted again without it"
+                                "and the job submitted again without it",
                             )
-                            logger.bind(resource=name).warning(message)
-                            self._note(name, "Warning", "QuarantineLifted", message)
                         return
                     state.rejected = {spec_hash: f"Slurm rejected the job: {exc}"}
                     self.ctx.metrics.job_submitted(name, "rejected", self.ctx.wall_clock())
